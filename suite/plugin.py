@@ -1,0 +1,1 @@
+"""The kube-alive pytest plugin (placeholder until the plugin lands)."""
