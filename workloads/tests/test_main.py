@@ -1,0 +1,134 @@
+"""``python -m workloads <app>``: usage, gunicorn settings, and a real gunicorn run."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gunicorn.errors import HaltServer
+
+from workloads import APPS
+from workloads.__main__ import BIND_ENV, SERVING, _Arbiter, gunicorn_options, main
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 15.0
+
+
+@pytest.mark.parametrize("argv", [[], ["nope"], ["getip", "extra"]])
+def test_unknown_app_exits_2_and_lists_the_apps(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    for app in APPS:
+        assert app in err
+
+
+def test_every_app_has_serving_settings() -> None:
+    assert set(SERVING) == set(APPS)
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_gunicorn_options_suit_a_read_only_container(app: str) -> None:
+    options = gunicorn_options(app)
+    assert options["bind"] == "0.0.0.0:8080"
+    assert options["worker_tmp_dir"] == "/dev/shm"
+    assert options["control_socket_disable"] is True
+    assert options["worker_class"] == "gthread"
+    assert options["graceful_timeout"] > 0
+
+
+def test_healthcheck_runs_in_one_process_and_cpuhog_in_several() -> None:
+    assert gunicorn_options("healthcheck")["workers"] == 1
+    assert gunicorn_options("cpuhog")["workers"] >= 2
+
+
+def test_incver_finishes_within_its_grace_period() -> None:
+    # terminationGracePeriodSeconds 20 minus the 3 s preStop sleep (manifests/incver).
+    assert gunicorn_options("incver")["graceful_timeout"] < 20 - 3
+
+
+def test_sigusr2_halts_the_master_with_status_1() -> None:
+    arbiter = _Arbiter.__new__(_Arbiter)
+    with pytest.raises(HaltServer) as info:
+        arbiter.handle_usr2()
+    assert info.value.exit_status == 1
+
+
+# A real gunicorn, on a free loopback port: the container's exit statuses are a contract.
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _request(port: int, method: str, path: str) -> tuple[int, dict[str, object]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request(method, path, headers={"Connection": "close"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def healthcheck_server() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = _free_port()
+    env = {**os.environ, BIND_ENV: f"127.0.0.1:{port}", "POD_NAME": "hc-real"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workloads", "healthcheck"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            _request(port, "GET", "/healthz")
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                _, err = proc.communicate(timeout=10)
+                pytest.fail(f"gunicorn did not start: rc={proc.returncode} {err.decode()[-2000:]}")
+            time.sleep(0.05)
+    try:
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_kill_ends_the_whole_server_with_status_1(
+    healthcheck_server: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = healthcheck_server
+    status, body = _request(port, "POST", "/kill")
+    assert (status, body["pod"]) == (202, "hc-real")
+    assert proc.wait(timeout=15) == 1
+
+
+def test_sigterm_stops_the_server_gracefully_with_status_0(
+    healthcheck_server: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, _ = healthcheck_server
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert proc.stderr is not None
+    # gunicorn's own log lines are JSON too.
+    for line in proc.stderr.read().decode().splitlines():
+        assert json.loads(line)["kind"] == "log"
