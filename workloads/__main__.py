@@ -47,7 +47,7 @@ class Serving:
 SERVING: dict[str, Serving] = {
     "getip": Serving(),
     # One process: the infection lives in this process's memory, and /healthz must see it.
-    "healthcheck": Serving(workers=1, threads=4),
+    "healthcheck": Serving(workers=1, threads=4, graceful_timeout=5),
     # Two processes, so two concurrent bursts burn two cores (threads of one process share the
     # GIL); the extra threads keep /healthz answering during a burst.
     "cpuhog": Serving(workers=2, threads=4),
