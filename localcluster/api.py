@@ -1,0 +1,74 @@
+"""The local cluster's Python surface, used by the `--cluster=local` provider and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from localcluster import build as _build
+from localcluster import cluster, config
+from localcluster.util import ClusterError, Log
+
+__all__ = [
+    "ClusterError",
+    "build",
+    "down",
+    "is_healthy",
+    "kubeconfig_path",
+    "load_images",
+    "status",
+    "up",
+]
+
+
+def _paths() -> config.Paths:
+    return config.Paths.default()
+
+
+def kubeconfig_path() -> Path:
+    """The admin kubeconfig of the local cluster."""
+    return _paths().admin_kubeconfig
+
+
+def is_healthy() -> bool:
+    """True when a local cluster runs with every component and its node is Ready."""
+    paths = _paths()
+    return paths.admin_kubeconfig.exists() and cluster.is_healthy(paths)
+
+
+def build(log: Log) -> None:
+    """Build (or find cached) every component binary and the pause image."""
+    cluster.preflight(for_build=True)
+    paths = _paths()
+    _build.build_binaries(paths, log)
+    _build.build_pause_image(paths, log)
+
+
+def up(log: Log) -> None:
+    """Start the cluster unless a healthy one runs; idempotent."""
+    if is_healthy():
+        log(f"a healthy local cluster is running; KUBECONFIG={kubeconfig_path()}")
+        return
+    cluster.up(_paths(), log)
+
+
+def down(log: Log) -> None:
+    """Stop everything `up` started and remove its state (binaries stay cached)."""
+    cluster.down(_paths(), log)
+
+
+def status(out: Log) -> bool:
+    """Print each component's state; True when healthy."""
+    return cluster.status(_paths(), out)
+
+
+def load_images(refs: Sequence[str], log: Log) -> None:
+    """Build the workload images (cached) and import them into the node's containerd."""
+    paths = _paths()
+    built = _build.build_workload_images(paths, log)
+    known = {ref for ref, _ in built}
+    unknown = [r for r in refs if r not in known]
+    if unknown:
+        raise ClusterError(f"no local build for {', '.join(unknown)}; buildable: {sorted(known)}")
+    chosen = [archive for ref, archive in built if not refs or ref in refs]
+    cluster.import_images(paths, chosen, log)

@@ -1,0 +1,113 @@
+"""Starting, finding and stopping the cluster's host processes.
+
+Each process runs in its own session (it outlives the command that started it), logs to
+`<state>/logs/<name>.log`, and has a pid file in `<state>/run/`. A pid file is trusted only while
+`/proc/<pid>/exe` still is the binary that was started, so a reused pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from localcluster import config
+from localcluster.util import tail
+
+
+def _pidfile(paths: config.Paths, name: str) -> Path:
+    return paths.run / f"{name}.pid"
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
+    except OSError:
+        return None
+
+
+def pid_of(paths: config.Paths, name: str) -> int | None:
+    """The pid of a running component started by us, else None."""
+    pidfile = _pidfile(paths, name)
+    try:
+        pid_text, exe = pidfile.read_text().split("\n", 1)
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    return pid if _exe(pid) == exe.strip() else None
+
+
+def start(paths: config.Paths, name: str, argv: Sequence[str | Path]) -> int:
+    """Start a component detached from this process, logging to its own file."""
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    paths.run.mkdir(parents=True, exist_ok=True)
+    log = paths.logs / f"{name}.log"
+    with log.open("ab") as out:
+        out.write(f"\n===== {time.strftime('%Y-%m-%dT%H:%M:%S')} start {name}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(
+            [str(a) for a in argv],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    exe = str(Path(str(argv[0])).resolve())
+    _pidfile(paths, name).write_text(f"{proc.pid}\n{exe}\n")
+    return proc.pid
+
+
+def death_note(paths: config.Paths, name: str) -> str | None:
+    """None while the component runs; else a message with the last lines of its log."""
+    if pid_of(paths, name) is not None:
+        return None
+    # Reap it if it was our child, so its exit status is not lost as a zombie.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+    log = paths.logs / f"{name}.log"
+    return f"{name} exited; last lines of {log}:\n{tail(log)}"
+
+
+def stop(paths: config.Paths, name: str, grace: float = 10) -> bool:
+    """SIGTERM, then SIGKILL after `grace` seconds. True if something was running."""
+    pid = pid_of(paths, name)
+    if pid is None:
+        _pidfile(paths, name).unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _exe(pid) is not None:
+        _reap()
+        time.sleep(0.1)
+    if _exe(pid) is not None:
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(50):
+            _reap()
+            if _exe(pid) is None:
+                break
+            time.sleep(0.1)
+    _pidfile(paths, name).unlink(missing_ok=True)
+    return True
+
+
+def _reap() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def strays(binaries: Sequence[Path]) -> list[tuple[int, str]]:
+    """Processes running one of our binaries without a pid file that names them (after a crash)."""
+    wanted = {str(b.resolve()) for b in binaries}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (exe := _exe(int(entry.name))) in wanted:
+            found.append((int(entry.name), exe))
+    return found

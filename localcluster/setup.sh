@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the local cluster needs on a Debian/Ubuntu machine: the node runtime (containerd,
+# runc, CNI plugins, iptables) and the image tools (buildah, debootstrap). Go (1.24 or newer) must
+# already be on PATH; the Kubernetes components are built from their Go modules by
+# `python -m localcluster build`.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "localcluster/setup.sh: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+packages=(containerd runc containernetworking-plugins iptables iproute2 conntrack openssl
+          buildah debootstrap gcc libc6-dev ca-certificates)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "localcluster/setup.sh: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "localcluster/setup.sh: Go 1.24 or newer is needed on PATH to build the components" >&2
+  exit 1
+fi
+echo "localcluster/setup.sh: node packages present; $(go version)"

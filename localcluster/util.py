@@ -1,0 +1,122 @@
+"""Small helpers shared by the local cluster's modules: subprocesses, logging, deadlines."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+Log = Callable[[str], None]
+
+
+class ClusterError(RuntimeError):
+    """A failure with a message meant for the person running the command."""
+
+
+def stderr_log(message: str) -> None:
+    """Default progress log: one line on stderr with the time since start."""
+    print(f"[localcluster {time.monotonic() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+_T0 = time.monotonic()
+
+
+def run(
+    argv: Sequence[str | Path],
+    *,
+    timeout: float = 120,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command with captured output; a failure raises ClusterError with its stderr tail."""
+    args = [str(a) for a in argv]
+    try:
+        proc = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            check=False,
+            input=input_text,
+        )
+    except FileNotFoundError as exc:
+        raise ClusterError(f"{args[0]}: not found ({exc})") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ClusterError(f"{' '.join(args[:4])} ...: no answer within {timeout:.0f}s") from exc
+    if check and proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise ClusterError(f"{' '.join(args[:6])} exited {proc.returncode}:\n{tail}")
+    return proc
+
+
+def tree_hash(paths: Iterable[Path], extra: str = "") -> str:
+    """A short content hash of files (sorted by path), to key build caches."""
+    digest = hashlib.sha256(extra.encode())
+    for path in sorted(paths):
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last lines of a log file, or a note that it is missing."""
+    if not path.exists():
+        return f"(no log at {path})"
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+class Deadline:
+    """One explicit deadline for a wait, with the time spent for messages."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.start = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the deadline was set."""
+        return time.monotonic() - self.start
+
+    @property
+    def expired(self) -> bool:
+        """True once the deadline has passed."""
+        return self.elapsed >= self.seconds
+
+
+def poll(
+    check: Callable[[], str | None],
+    *,
+    what: str,
+    seconds: float,
+    interval: float = 0.5,
+    alive: Callable[[], str | None] | None = None,
+) -> float:
+    """Poll `check` (None = ready, else the state seen) until it is ready or the deadline passes.
+
+    Local processes have no watch API, so polling their health endpoints at a fixed short interval
+    under one deadline is the honest way to wait. `alive` returns a failure message as soon as the
+    process died, so a crash fails at once instead of at the deadline.
+    """
+    deadline = Deadline(seconds)
+    last = "not checked yet"
+    while True:
+        if alive is not None and (dead := alive()) is not None:
+            raise ClusterError(f"{what}: {dead}")
+        state = check()
+        if state is None:
+            return deadline.elapsed
+        last = state
+        if deadline.expired:
+            raise ClusterError(
+                f"{what}: not ready after {deadline.elapsed:.0f}s (deadline {seconds:.0f}s); "
+                f"last seen: {last}"
+            )
+        time.sleep(interval)
