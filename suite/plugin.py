@@ -1,1 +1,304 @@
-"""The kube-alive pytest plugin (placeholder until the plugin lands)."""
+"""The kube-alive pytest plugin: options, and the hooks that tie tests to a cluster.
+
+Kept thin: options are checked in `suite.settings`, fixtures live in `suite.fixtures`, clusters
+come from `suite.providers`. Nothing here connects to a cluster: `pytest --help`,
+`--collect-only` and the unit tests work without one.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Generator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from suite import evidence, namespaces, naming, report
+from suite.context import CONTEXT_KEY
+from suite.kube import ApiKube, KubeconfigError, KubeError
+from suite.preflight import ClusterFacts
+from suite.providers import provider_classes
+from suite.session import (
+    RUN_ID_INPUT,
+    SHARED_DIR_INPUT,
+    STATE_KEY,
+    SessionState,
+    TestOutcome,
+    make_log,
+)
+from suite.settings import cluster_choices_help, no_cluster_reason, settings_from
+
+pytest_plugins = ["suite.fixtures"]
+
+E2E = "e2e"
+E2E_DOC = (
+    "e2e: needs a Kubernetes cluster (added automatically to tests that use the `cluster` fixture)"
+)
+_SWEPT_KEY = pytest.StashKey[list[str]]()
+_REPORTS_KEY = pytest.StashKey[list[str]]()
+_PREVIOUS_SIGTERM = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The `kube-alive` option group."""
+    group = parser.getgroup("kube-alive", "kube-alive: the cluster the e2e scenarios run on")
+    group.addoption(
+        "--cluster",
+        dest="kube_alive_cluster",
+        choices=list(provider_classes()),
+        default=None,
+        help=cluster_choices_help(),
+    )
+    group.addoption(
+        "--kubeconfig",
+        dest="kube_alive_kubeconfig",
+        metavar="PATH",
+        default=None,
+        help="kubeconfig file for --cluster=existing (default: $KUBECONFIG, then ~/.kube/config)",
+    )
+    group.addoption(
+        "--context",
+        dest="kube_alive_context",
+        metavar="NAME",
+        default=None,
+        help="kubeconfig context for --cluster=existing (default: the current context)",
+    )
+    group.addoption(
+        "--image-registry",
+        dest="kube_alive_image_registry",
+        metavar="HOST[:PORT][/PATH]",
+        default=None,
+        help=(
+            "registry the nodes of --cluster=existing pull the workload images from: "
+            "localhost/kube-alive/workloads:TAG becomes <registry>/kube-alive/workloads:TAG"
+        ),
+    )
+    group.addoption(
+        "--keep-namespaces",
+        dest="kube_alive_keep_namespaces",
+        action="store_true",
+        default=False,
+        help="do not delete test namespaces (to look around after a run)",
+    )
+    group.addoption(
+        "--report-dir",
+        dest="kube_alive_report_dir",
+        metavar="DIR",
+        default=None,
+        help="where report.json, report.html, junit.xml and kube-alive.log go (default: reports/)",
+    )
+    group.addoption(
+        "--fail-on-skip",
+        dest="kube_alive_fail_on_skip",
+        action="store_true",
+        default=False,
+        help="a skipped e2e test is a failure (always so when CI=true)",
+    )
+
+
+class _XdistHooks:
+    """Hands the run id and the shared directory to every xdist worker."""
+
+    def __init__(self, state: SessionState) -> None:
+        self.state = state
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[RUN_ID_INPUT] = self.state.run_id
+        node.workerinput[SHARED_DIR_INPUT] = str(self.state.shared_dir)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Check the options, fix the run id, default the JUnit path, and make SIGTERM behave like
+    Ctrl-C (so namespaces are swept when CI cancels a job)."""
+    config.addinivalue_line("markers", E2E_DOC)
+    settings = settings_from(config)
+    state = SessionState.from_config(config, settings)
+    config.stash[STATE_KEY] = state
+    if not state.is_worker and not getattr(config.option, "xmlpath", None):
+        config.option.xmlpath = str(settings.report_dir / "junit.xml")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(state), "kube-alive-xdist")
+    if not state.is_worker:
+        config.pluginmanager.register(_OutcomeCollector(state), "kube-alive-outcomes")
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous in (signal.SIG_DFL, None):
+            config.stash[_PREVIOUS_SIGTERM] = previous
+            signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put SIGTERM back; remove the run's private directory."""
+    previous = config.stash.get(_PREVIOUS_SIGTERM, None)
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.remove_shared_dir()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which cluster, which run; cluster facts follow when the first e2e test connects."""
+    state = config.stash[STATE_KEY]
+    settings = state.settings
+    if settings.cluster is None:
+        tail = (
+            f"they FAIL ({settings.fail_on_skip_because})"
+            if settings.fail_on_skip
+            else "they are skipped"
+        )
+        return [f"kube-alive: no --cluster given: e2e scenarios need one, so {tail}"]
+    lines = [
+        f"kube-alive: --cluster={settings.cluster}: {provider_classes()[settings.cluster].help}",
+        f"kube-alive: run id {state.run_id} (namespaces ka-{state.run_id}-*), "
+        f"reports in {settings.report_dir}",
+    ]
+    if settings.context or settings.kubeconfig:
+        lines.append(
+            f"kube-alive: kubeconfig {settings.kubeconfig or '(default)'}, "
+            f"context {settings.context or '(current)'}"
+        )
+    if settings.image_registry:
+        lines.append(f"kube-alive: images from {settings.image_registry}/kube-alive/workloads")
+    return lines
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs the cluster (directly or through other fixtures) `e2e`, and
+    skip them when no cluster was chosen (a failure in CI, see pytest_runtest_makereport)."""
+    settings = config.stash[STATE_KEY].settings
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+            if settings.cluster is None:
+                item.add_marker(pytest.mark.skip(reason=no_cluster_reason()))
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Skips of e2e tests fail in CI; failures get their evidence (logs, events, timeline) while
+    the namespace still exists; the test's recording is saved after teardown."""
+    report = yield
+    state = item.config.stash.get(STATE_KEY, None)
+    if state is None:
+        return report
+    if (
+        report.skipped
+        and state.settings.fail_on_skip
+        and item.get_closest_marker(E2E) is not None
+        and not hasattr(report, "wasxfail")
+    ):
+        reason = _skip_reason(report)
+        report.outcome = "failed"
+        because = state.settings.fail_on_skip_because
+        report.longrepr = f"kube-alive: a skipped e2e test is a failure here ({because}): {reason}"
+    context = item.stash.get(CONTEXT_KEY, None)
+    if context is None:
+        return report
+    if report.failed and report.when in ("setup", "call") and not context.evidence:
+        context.evidence = evidence.collect(context.kube, context.namespace, context.recording())
+        report.sections.extend(context.evidence)
+    if report.when == "teardown":
+        state.write_record(item.nodeid, context.record(item.nodeid))
+        if context.figures:
+            figures = json.dumps(context.figures, default=str, separators=(",", ":"))
+            report.user_properties.append(("figures", figures))
+    return report
+
+
+class _OutcomeCollector:
+    """Registered on the controller (or the only process): collects each test's outcome for
+    report.json (under xdist the workers' reports arrive here too)."""
+
+    def __init__(self, state: SessionState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        outcome = self.state.outcomes.setdefault(report.nodeid, TestOutcome(report.nodeid))
+        outcome.duration += report.duration
+        if report.failed:
+            first_failure = outcome.outcome not in ("failed", "error")
+            if first_failure:
+                outcome.outcome = "failed" if report.when == "call" else "error"
+                outcome.longrepr = report.longreprtext
+            outcome.sections.extend(
+                (title, text)
+                for title, text in report.sections
+                if title.startswith(evidence.SECTION_PREFIX)
+            )
+        elif report.skipped and outcome.outcome == "passed":
+            outcome.outcome = "skipped"
+            outcome.skip_reason = _skip_reason(report)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Controller (or only process): sweep every namespace of this run that is left (Ctrl-C,
+    crashed workers), then write report.json and report.html, once."""
+    config = session.config
+    state = config.stash[STATE_KEY]
+    if state.is_worker:
+        return
+    log = make_log(config, state)
+    cluster_info = state.read_cluster()
+    if cluster_info is not None and not state.settings.keep_namespaces:
+        try:
+            kubeconfig = cluster_info.get("kubeconfig")
+            kube = ApiKube.from_kubeconfig(
+                Path(kubeconfig) if kubeconfig else None, cluster_info.get("context")
+            )
+            swept = namespaces.sweep(kube, naming.run_selector(state.run_id), log)
+        except (KubeError, KubeconfigError) as error:
+            log(f"final sweep of run {state.run_id} failed: {error}")
+        else:
+            config.stash[_SWEPT_KEY] = swept
+    if config.option.collectonly:
+        return
+    written = report.write(state, cluster_info, exitstatus)
+    config.stash[_REPORTS_KEY] = [str(path) for path in written]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The cluster that was used, what was swept or kept, and where the reports are."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or state.is_worker:
+        return
+    lines = []
+    cluster_info = state.read_cluster()
+    if cluster_info is not None:
+        facts = ClusterFacts.from_dict(cluster_info.get("facts", {}))
+        lines.append(f"{cluster_info.get('describe')}: {facts.summary()}")
+    swept = config.stash.get(_SWEPT_KEY, [])
+    if swept:
+        lines.append(
+            f"deleted {len(swept)} leftover namespace(s) of run {state.run_id}: {', '.join(swept)}"
+        )
+    if state.settings.keep_namespaces and cluster_info is not None:
+        lines.append(
+            f"kept namespaces: kubectl get namespaces -l {naming.RUN_ID_LABEL}={state.run_id}"
+        )
+    for path in config.stash.get(_REPORTS_KEY, []):
+        lines.append(f"report: {path}")
+    if lines:
+        terminalreporter.write_sep("-", "kube-alive")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,0 +1,614 @@
+"""The one door to the Kubernetes API: JSON dicts in, JSON dicts out.
+
+Everything in the suite talks to the cluster through the small `Kube` protocol below. The real
+implementation rides on the official client's `ApiClient` (authentication, TLS, kubeconfig and
+exec plugins stay its business) but asks for raw responses (`_preload_content=False` semantics),
+so objects stay plain dicts: JSON-serialisable for the report, easy to fake in unit tests, and
+independent of the generated models. Only this module imports `kubernetes`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+JSON = dict[str, Any]
+Query = Mapping[str, str | int | bool]
+
+#: Connect and read timeouts (seconds) for ordinary requests. Watches and streams set their own.
+DEFAULT_TIMEOUT = (5.0, 30.0)
+
+
+class KubeError(Exception):
+    """An API request failed: the HTTP status (0 when no answer came), the reason and the body."""
+
+    def __init__(
+        self, status: int, reason: str, body: str = "", *, method: str = "", path: str = ""
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.method = method
+        self.path = path
+        super().__init__(str(self))
+
+    @property
+    def message(self) -> str:
+        """The server's own explanation (Status.message) when it sent one, else the reason."""
+        try:
+            parsed = json.loads(self.body)
+        except ValueError:
+            return self.body.strip()[:300] or self.reason
+        if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+            return str(parsed["message"])
+        return self.reason
+
+    def __str__(self) -> str:
+        where = f"{self.method} {self.path}: " if self.path else ""
+        detail = self.message
+        if detail and detail != self.reason:
+            return f"{where}{self.status} {self.reason}: {detail}"
+        return f"{where}{self.status} {self.reason}"
+
+
+class KubeconfigError(Exception):
+    """A kubeconfig that cannot be used (missing file, unknown context, bad credentials entry)."""
+
+
+class WatchExpired(Exception):
+    """The watch's resourceVersion is too old (410 Gone): list again and watch from there."""
+
+
+class LineStream(Protocol):
+    """Lines of a streaming response; `close()` may be called from another thread to unblock it."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
+class Kube(Protocol):
+    """The API surface the suite needs: one request, one streaming request."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: float | tuple[float, float] | None = None,
+    ) -> Any:
+        """Send one request; return parsed JSON (or text for non-JSON answers)."""
+        ...
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: Any = None,
+        timeout: float | tuple[float, float] | None = None,
+    ) -> LineStream:
+        """Send one request and return its body as a stream of lines."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# The real thing
+
+
+class _UrllibLineStream:
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self._closed = threading.Event()
+
+    def __iter__(self) -> Iterator[str]:
+        buffer = bytearray()
+        try:
+            for segment in self._response.stream(amt=None, decode_content=True):
+                if self._closed.is_set():
+                    return
+                buffer.extend(segment)
+                while (newline := buffer.find(b"\n")) != -1:
+                    line = buffer[:newline].decode("utf-8", errors="replace")
+                    del buffer[: newline + 1]
+                    yield line
+            if buffer and not self._closed.is_set():
+                yield buffer.decode("utf-8", errors="replace")
+        except Exception as error:
+            if self._closed.is_set():
+                return
+            raise KubeError(0, f"stream broke: {type(error).__name__}: {error}") from error
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        # A read blocked in another thread only returns when its socket goes away; shutting the
+        # socket down (rather than closing the response) is what unblocks it without deadlock.
+        connection = getattr(self._response, "connection", None)
+        sock = getattr(connection, "sock", None) if connection is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _release(self) -> None:
+        try:
+            self._response.close()
+            self._response.release_conn()
+        except Exception:  # noqa: S110 - releasing a dead connection may fail; nothing to do
+            pass
+
+
+class ApiKube:
+    """`Kube` over the official client's `ApiClient` (built from a kubeconfig)."""
+
+    def __init__(self, api_client: Any) -> None:
+        self._api = api_client
+
+    @classmethod
+    def from_kubeconfig(
+        cls, kubeconfig: Path | None, context: str | None, *, pool_size: int = 32
+    ) -> ApiKube:
+        """Load a kubeconfig (and context) the way kubectl would; no request is sent yet.
+
+        Retries are kept to one so an unreachable server fails fast; the connection pool is
+        large because every test runs several watches at once.
+        """
+        import urllib3
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(kubeconfig) if kubeconfig else None,
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except Exception as error:  # ConfigException, OSError, YAML errors: all mean "unusable"
+            where = (
+                str(kubeconfig)
+                if kubeconfig
+                else "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+            )
+            what = f"context {context!r} of " if context else ""
+            raise KubeconfigError(f"cannot use {what}{where}: {error}") from error
+        configuration.retries = urllib3.util.Retry(total=1, connect=1, read=0, backoff_factor=0.2)
+        configuration.connection_pool_maxsize = pool_size
+        return cls(client.ApiClient(configuration=configuration))
+
+    @staticmethod
+    def current_context(kubeconfig: Path | None) -> str:
+        """The kubeconfig's current-context ("" when it cannot be read)."""
+        from kubernetes import config
+
+        try:
+            _, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+                str(kubeconfig) if kubeconfig else None
+            )
+        except Exception:
+            return ""
+        return str((active or {}).get("name", ""))
+
+    @property
+    def host(self) -> str:
+        """The API server URL."""
+        return str(self._api.configuration.host)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Query | None,
+        body: Any,
+        content_type: str | None,
+        accept: str,
+        timeout: float | tuple[float, float] | None,
+    ) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        headers = {"Accept": accept}
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            headers["Content-Type"] = content_type or "application/json"
+        params = [(key, _query_value(value)) for key, value in (query or {}).items()]
+        serialized = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=params,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            return self._api.call_api(*serialized, _request_timeout=timeout or DEFAULT_TIMEOUT)
+        except ApiException as error:
+            raise KubeError(
+                int(error.status or 0),
+                str(error.reason),
+                str(error.body or ""),
+                method=method,
+                path=path,
+            ) from error
+        except Exception as error:  # urllib3 / socket errors: no answer at all
+            raise KubeError(
+                0, f"{type(error).__name__}: {error}", method=method, path=path
+            ) from error
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: float | tuple[float, float] | None = None,
+    ) -> Any:
+        """Send one request; return parsed JSON, or text when the answer is not JSON."""
+        response = self._send(
+            method, path, query, body, content_type, "application/json, */*", timeout
+        )
+        data = response.read()
+        text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data)
+        if not 200 <= int(response.status) <= 299:
+            raise KubeError(
+                int(response.status), str(response.reason), text, method=method, path=path
+            )
+        content = str(response.headers.get("content-type", ""))
+        if "json" in content:
+            return json.loads(text) if text else None
+        return text
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: Any = None,
+        timeout: float | tuple[float, float] | None = None,
+    ) -> LineStream:
+        """Send one request and return the body line by line as it arrives."""
+        response = self._send(method, path, query, body, None, "application/json, */*", timeout)
+        if not 200 <= int(response.status) <= 299:
+            data = response.read()
+            text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data)
+            raise KubeError(
+                int(response.status), str(response.reason), text, method=method, path=path
+            )
+        return _UrllibLineStream(response.response)
+
+
+def _query_value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resources, list and watch
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A REST collection: `kind` for messages, `api` prefix and `plural` for paths."""
+
+    kind: str
+    api: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def short(self) -> str:
+        """The kubectl-style lower-case name used in messages (deployment/getip)."""
+        return self.kind.lower()
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        """The collection path (or one object's path when `name` is given)."""
+        base = self.api
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+PODS = Resource("Pod", "/api/v1", "pods")
+EVENTS = Resource("Event", "/api/v1", "events")
+SERVICES = Resource("Service", "/api/v1", "services")
+NAMESPACES = Resource("Namespace", "/api/v1", "namespaces", namespaced=False)
+NODES = Resource("Node", "/api/v1", "nodes", namespaced=False)
+DEPLOYMENTS = Resource("Deployment", "/apis/apps/v1", "deployments")
+REPLICASETS = Resource("ReplicaSet", "/apis/apps/v1", "replicasets")
+HPAS = Resource("HorizontalPodAutoscaler", "/apis/autoscaling/v2", "horizontalpodautoscalers")
+ENDPOINTSLICES = Resource("EndpointSlice", "/apis/discovery.k8s.io/v1", "endpointslices")
+APISERVICES = Resource(
+    "APIService", "/apis/apiregistration.k8s.io/v1", "apiservices", namespaced=False
+)
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One watch event: ADDED, MODIFIED, DELETED or BOOKMARK, and the object as a dict."""
+
+    type: str
+    object: JSON
+
+    @property
+    def resource_version(self) -> str:
+        """The object's resourceVersion (where to resume the watch from)."""
+        return str(self.object.get("metadata", {}).get("resourceVersion", ""))
+
+
+def get_object(kube: Kube, resource: Resource, namespace: str | None, name: str) -> JSON:
+    """GET one object."""
+    result = kube.request("GET", resource.path(namespace, name))
+    return dict(result)
+
+
+def list_objects(
+    kube: Kube,
+    resource: Resource,
+    namespace: str | None = None,
+    *,
+    label_selector: str | None = None,
+    field_selector: str | None = None,
+) -> tuple[list[JSON], str]:
+    """List a collection (following `continue` pages); return its items and resourceVersion."""
+    items: list[JSON] = []
+    token = ""
+    while True:
+        query: dict[str, str | int | bool] = {"limit": 500}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        if token:
+            query["continue"] = token
+        page = kube.request("GET", resource.path(namespace), query=query)
+        items.extend(page.get("items") or [])
+        meta = page.get("metadata") or {}
+        token = str(meta.get("continue") or "")
+        if not token:
+            return items, str(meta.get("resourceVersion") or "")
+
+
+def parse_watch_line(line: str) -> WatchEvent | None:
+    """Decode one line of a watch stream; raise WatchExpired on 410, KubeError on other errors."""
+    if not line.strip():
+        return None
+    event = json.loads(line)
+    kind = str(event.get("type", ""))
+    obj = event.get("object") or {}
+    if kind == "ERROR":
+        code = int(obj.get("code") or 0)
+        if code == 410:
+            raise WatchExpired(str(obj.get("message", "resourceVersion too old")))
+        raise KubeError(code, str(obj.get("reason", "watch error")), json.dumps(obj))
+    return WatchEvent(kind, obj)
+
+
+def open_watch(
+    kube: Kube,
+    resource: Resource,
+    namespace: str | None,
+    resource_version: str,
+    *,
+    timeout_s: int,
+    label_selector: str | None = None,
+    field_selector: str | None = None,
+) -> LineStream:
+    """Start a watch from `resource_version`; the server ends it after `timeout_s`."""
+    query: dict[str, str | int | bool] = {
+        "watch": True,
+        "allowWatchBookmarks": True,
+        "timeoutSeconds": max(1, int(timeout_s)),
+    }
+    if resource_version:
+        query["resourceVersion"] = resource_version
+    if label_selector:
+        query["labelSelector"] = label_selector
+    if field_selector:
+        query["fieldSelector"] = field_selector
+    try:
+        return kube.stream(
+            "GET",
+            resource.path(namespace),
+            query=query,
+            timeout=(DEFAULT_TIMEOUT[0], float(timeout_s) + 15.0),
+        )
+    except KubeError as error:
+        if error.status == 410:
+            raise WatchExpired(error.message) from error
+        raise
+
+
+class ListWatcher:
+    """Keeps up with one collection: list, then watch from the list's resourceVersion, forever.
+
+    `on_sync(items)` gets the full state after every (re)list; `on_event(type, obj)` gets each
+    change. Expired watches (410 Gone) and broken connections lead to a relist, so consumers
+    never miss a state even if they miss intermediate changes. Runs in a daemon thread until
+    `stop()`.
+    """
+
+    def __init__(
+        self,
+        kube: Kube,
+        resource: Resource,
+        namespace: str | None,
+        *,
+        on_sync: Callable[[list[JSON]], None],
+        on_event: Callable[[str, JSON], None],
+        on_error: Callable[[Exception], None] | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        watch_timeout_s: int = 50,
+    ) -> None:
+        self.kube = kube
+        self.resource = resource
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.watch_timeout_s = watch_timeout_s
+        self._on_sync = on_sync
+        self._on_event = on_event
+        self._on_error = on_error
+        self._stopping = threading.Event()
+        self._stream: LineStream | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._run, name=f"watch-{resource.plural}-{namespace}", daemon=True
+        )
+        self.resource_version = ""
+        self.relists = 0
+
+    def start(self) -> ListWatcher:
+        """Start the background thread (returns self)."""
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching and wait (bounded) for the thread to end."""
+        self.signal_stop()
+        self.join(timeout)
+
+    def signal_stop(self) -> None:
+        """Ask the thread to stop and unblock its read; does not wait."""
+        self._stopping.set()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.close()
+
+    def join(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) for the thread to end."""
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        """True once `stop()` was called."""
+        return self._stopping.is_set()
+
+    def _run(self) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                self._list_and_watch()
+                backoff = 0.2
+            except Exception as error:
+                if self._stopping.is_set():
+                    return
+                if self._on_error is not None:
+                    self._on_error(error)
+                # Back off after an error (API server restarting, network blip), interruptibly.
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _list_and_watch(self) -> None:
+        items, self.resource_version = list_objects(
+            self.kube,
+            self.resource,
+            self.namespace,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+        )
+        self.relists += 1
+        self._on_sync(items)
+        while not self._stopping.is_set():
+            try:
+                stream = open_watch(
+                    self.kube,
+                    self.resource,
+                    self.namespace,
+                    self.resource_version,
+                    timeout_s=self.watch_timeout_s,
+                    label_selector=self.label_selector,
+                    field_selector=self.field_selector,
+                )
+            except WatchExpired:
+                return
+            with self._lock:
+                self._stream = stream
+            try:
+                for line in stream:
+                    if self._stopping.is_set():
+                        return
+                    event = parse_watch_line(line)
+                    if event is None:
+                        continue
+                    if event.resource_version:
+                        self.resource_version = event.resource_version
+                    if event.type != "BOOKMARK":
+                        self._on_event(event.type, event.object)
+            except WatchExpired:
+                return  # relist
+            finally:
+                with self._lock:
+                    self._stream = None
+                stream.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers on plain dicts
+
+
+def name_of(obj: Mapping[str, Any]) -> str:
+    """metadata.name."""
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    """metadata.labels (never None)."""
+    return dict((obj.get("metadata") or {}).get("labels") or {})
+
+
+def selector_string(match_labels: Mapping[str, str]) -> str:
+    """A label selector string from matchLabels (`a=b,c=d`)."""
+    return ",".join(f"{key}={value}" for key, value in sorted(match_labels.items()))
+
+
+def matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
+    """True when every selector label is present with the same value."""
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def condition(obj: Mapping[str, Any], kind: str) -> JSON | None:
+    """status.conditions entry of a type, if present."""
+    for entry in (obj.get("status") or {}).get("conditions") or []:
+        if entry.get("type") == kind:
+            return dict(entry)
+    return None
+
+
+def is_pod_ready(pod: Mapping[str, Any]) -> bool:
+    """The pod's Ready condition is True."""
+    entry = condition(pod, "Ready")
+    return bool(entry and entry.get("status") == "True")
+
+
+def is_terminating(obj: Mapping[str, Any]) -> bool:
+    """metadata.deletionTimestamp is set."""
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def container_statuses(pod: Mapping[str, Any]) -> Sequence[JSON]:
+    """status.containerStatuses (never None)."""
+    return list((pod.get("status") or {}).get("containerStatuses") or [])
+
+
+def restart_count(pod: Mapping[str, Any]) -> int:
+    """Sum of restartCount over the pod's containers."""
+    return sum(int(status.get("restartCount") or 0) for status in container_statuses(pod))

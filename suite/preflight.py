@@ -1,0 +1,204 @@
+"""Questions asked of a cluster before any scenario runs: can we reach it, what is it, is it
+usable (nodes Ready, architectures, permission to create namespaces), is there a metrics API."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import platform
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from suite.kube import JSON, NODES, ApiKube, Kube, KubeError, condition, list_objects, name_of
+
+CONNECT_TIMEOUT_S = 15.0
+METRICS_APISERVICE = "v1beta1.metrics.k8s.io"
+METRICS_PATH = "/apis/metrics.k8s.io/v1beta1"
+METRICS_FIX = "install metrics-server"
+NO_METRICS = f"no metrics API ({METRICS_APISERVICE}): {METRICS_FIX}"
+
+_ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
+
+
+class ClusterError(Exception):
+    """The cluster cannot be used for the scenarios; the message says why and what to do."""
+
+
+def host_architecture() -> str:
+    """This machine's architecture in Kubernetes terms (amd64, arm64, ...)."""
+    machine = platform.machine().lower()
+    return _ARCH_ALIASES.get(machine, machine)
+
+
+@dataclass(frozen=True)
+class NodeFact:
+    """One node as the report header shows it."""
+
+    name: str
+    ready: bool
+    architecture: str
+    os_image: str = ""
+    kubelet: str = ""
+
+
+@dataclass
+class ClusterFacts:
+    """What the suite learned about the cluster when it connected."""
+
+    provider: str
+    context: str
+    server: str
+    server_version: str
+    nodes: list[NodeFact] = field(default_factory=list)
+    metrics_problem: str | None = None
+
+    @property
+    def architectures(self) -> list[str]:
+        """Distinct node architectures."""
+        return sorted({node.architecture for node in self.nodes})
+
+    def summary(self) -> str:
+        """One line for the terminal and the report header."""
+        ready = sum(1 for node in self.nodes if node.ready)
+        metrics = "metrics API present" if self.metrics_problem is None else self.metrics_problem
+        return (
+            f"cluster {self.provider}, context {self.context or '(none)'}, server {self.server}, "
+            f"Kubernetes {self.server_version}, {ready}/{len(self.nodes)} nodes Ready "
+            f"({', '.join(self.architectures) or 'no nodes'}), {metrics}"
+        )
+
+    def to_dict(self) -> JSON:
+        """JSON-serialisable form."""
+        data = asdict(self)
+        data["architectures"] = self.architectures
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClusterFacts:
+        """Inverse of to_dict."""
+        return cls(
+            provider=str(data.get("provider", "")),
+            context=str(data.get("context", "")),
+            server=str(data.get("server", "")),
+            server_version=str(data.get("server_version", "")),
+            nodes=[NodeFact(**node) for node in data.get("nodes", [])],
+            metrics_problem=data.get("metrics_problem"),
+        )
+
+
+def connect(
+    kubeconfig: Path | None, context: str | None, *, timeout_s: float = CONNECT_TIMEOUT_S
+) -> tuple[ApiKube, JSON]:
+    """Build a client and ask for /version; a clear ClusterError within `timeout_s` otherwise."""
+    kube = ApiKube.from_kubeconfig(kubeconfig, context)
+    shown_context = context or ApiKube.current_context(kubeconfig) or "(current)"
+    shown_config = str(kubeconfig) if kubeconfig else "$KUBECONFIG or ~/.kube/config"
+    per_try = (min(5.0, timeout_s / 3), min(8.0, timeout_s / 2))
+    # The thread bounds the total time even if DNS, TLS or an exec credential plugin hangs.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="connect")
+    future = pool.submit(kube.request, "GET", "/version", timeout=per_try)
+    try:
+        version = future.result(timeout=timeout_s)
+    except concurrent.futures.TimeoutError:
+        raise ClusterError(
+            f"cannot reach the API server {kube.host} (context {shown_context}, kubeconfig "
+            f"{shown_config}): no answer within {timeout_s:.0f}s"
+        ) from None
+    except KubeError as error:
+        raise ClusterError(
+            f"cannot reach the API server {kube.host} (context {shown_context}, kubeconfig "
+            f"{shown_config}): {error}"
+        ) from error
+    finally:
+        pool.shutdown(wait=False)
+    return kube, dict(version)
+
+
+def node_facts(nodes: Iterable[Mapping[str, Any]]) -> list[NodeFact]:
+    """Facts of each Node object."""
+    facts = []
+    for node in nodes:
+        info = (node.get("status") or {}).get("nodeInfo") or {}
+        ready = condition(node, "Ready")
+        facts.append(
+            NodeFact(
+                name=name_of(node),
+                ready=bool(ready and ready.get("status") == "True"),
+                architecture=str(info.get("architecture", "?")),
+                os_image=str(info.get("osImage", "")),
+                kubelet=str(info.get("kubeletVersion", "")),
+            )
+        )
+    return facts
+
+
+def node_problem(nodes: list[NodeFact], image_architectures: set[str] | None) -> str | None:
+    """Why the nodes cannot run the scenarios (none Ready, an architecture without image)."""
+    if not nodes:
+        return "the cluster has no nodes"
+    ready = [node for node in nodes if node.ready]
+    if not ready:
+        return "no node is Ready: " + ", ".join(node.name for node in nodes)
+    if image_architectures is not None:
+        missing = sorted({node.architecture for node in ready} - image_architectures)
+        if missing:
+            return (
+                f"node architecture {', '.join(missing)} has no workload image (images are built "
+                f"for {', '.join(sorted(image_architectures))}); build multi-arch images or "
+                "use nodes of the host's architecture"
+            )
+    return None
+
+
+def gather_nodes(kube: Kube) -> list[NodeFact]:
+    """List the nodes."""
+    items, _ = list_objects(kube, NODES)
+    return node_facts(items)
+
+
+def can_i(
+    kube: Kube, verb: str, resource: str, *, group: str = "", namespace: str | None = None
+) -> tuple[bool, str]:
+    """SelfSubjectAccessReview: may the current user `verb` `resource`? (allowed, reason)"""
+    attributes: JSON = {"verb": verb, "resource": resource, "group": group}
+    if namespace:
+        attributes["namespace"] = namespace
+    review = kube.request(
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        body={
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        },
+    )
+    status = review.get("status") or {}
+    return bool(status.get("allowed")), str(
+        status.get("reason") or status.get("evaluationError") or ""
+    )
+
+
+def permission_problem(kube: Kube) -> str | None:
+    """Why the current user cannot run the scenarios (it must create and delete namespaces)."""
+    for verb in ("create", "delete"):
+        allowed, reason = can_i(kube, verb, "namespaces")
+        if not allowed:
+            return (
+                f"the current user may not {verb} namespaces"
+                + (f" ({reason})" if reason else "")
+                + ": use a context with that permission (e.g. cluster-admin on a test cluster)"
+            )
+    return None
+
+
+def metrics_api_problem(kube: Kube) -> str | None:
+    """None when the resource metrics API answers, else the one line with the fix."""
+    try:
+        kube.request("GET", METRICS_PATH, timeout=(5.0, 10.0))
+    except KubeError as error:
+        if error.status in (404, 503, 0):
+            detail = "not registered" if error.status == 404 else error.message
+            return f"{NO_METRICS} ({detail})"
+        raise
+    return None

@@ -1,0 +1,83 @@
+"""`--cluster=existing`: any cluster a kubeconfig reaches (a Raspberry Pi cluster, a cloud one)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from suite import images
+from suite.kube import Kube
+from suite.providers.base import Access, Provider, ProviderOptions
+
+METRICS_SERVER_MANIFEST = (
+    "https://github.com/kubernetes-sigs/metrics-server/releases/latest/download/components.yaml"
+)
+
+
+class ExistingProvider(Provider):
+    """Uses the cluster as it is: nothing is created, installed or torn down. The nodes pull the
+    workload images from `--image-registry`."""
+
+    name = "existing"
+    help = (
+        "any running cluster your kubeconfig reaches (--kubeconfig, --context; default "
+        "$KUBECONFIG or ~/.kube/config and its current context), e.g. a Raspberry Pi cluster; "
+        "nothing is installed; nodes pull the workload images from --image-registry"
+    )
+
+    @classmethod
+    def usage_errors(cls, options: ProviderOptions) -> list[str]:
+        """A registry is given as host[:port][/path], without a scheme."""
+        registry = options.image_registry
+        if registry and ("://" in registry or registry.strip("/") != registry.strip()):
+            return [
+                f"--image-registry={registry}: give host[:port][/path] without scheme or slashes"
+            ]
+        return []
+
+    def prepare(self) -> None:
+        """Nothing to start: the cluster is expected to run."""
+
+    def kubeconfig(self) -> Access:
+        """The kubeconfig and context from the command line (or the defaults)."""
+        return Access(self.options.kubeconfig, self.options.context)
+
+    def image_ref(self, ref: str) -> str:
+        """`localhost/kube-alive/workloads:TAG` -> `<registry>/kube-alive/workloads:TAG`."""
+        return images.rewrite(ref, self.options.image_registry)
+
+    def make_images_available(self, refs: Sequence[str]) -> None:
+        """Nothing to copy: the nodes pull from the registry (a missing image fails fast, naming
+        the image and --image-registry)."""
+        where = self.options.image_registry or "(no --image-registry: the nodes must have them)"
+        self.log(
+            f"existing cluster: images {', '.join(self.image_ref(r) for r in refs)} from {where}"
+        )
+
+    @property
+    def image_hint(self) -> str:
+        """What to do when a node cannot pull a workload image."""
+        if self.options.image_registry:
+            return (
+                f"push the workload images to {self.options.image_registry}/kube-alive/workloads "
+                "(tags v1, v2, for every node architecture) or fix --image-registry"
+            )
+        return (
+            "on an existing cluster the nodes pull the images themselves: push "
+            "kube-alive/workloads:v1 and :v2 to a registry they reach and pass "
+            "--image-registry=<host[:port]>"
+        )
+
+    def ensure_metrics_api(self, kube: Kube) -> str | None:
+        """Check only: installing into someone's cluster is not this suite's call."""
+        problem = super().ensure_metrics_api(kube)
+        if problem:
+            return f"{problem}, e.g. kubectl apply -f {METRICS_SERVER_MANIFEST}"
+        return None
+
+    def describe(self) -> str:
+        """One line for the header."""
+        where = self.options.image_registry or "no registry"
+        return f"existing (images from {where})"
+
+
+PROVIDER = ExistingProvider

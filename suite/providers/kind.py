@@ -1,0 +1,236 @@
+"""`--cluster=kind`: a kind cluster named `kube-alive` (1 control plane + 2 workers).
+
+Created with the kind CLI when it does not exist (and then deleted again by this run's
+teardown), reused as it is otherwise. Images are built with docker from workloads/Dockerfile when
+docker does not have them, and copied to the nodes with `kind load docker-image`. kind clusters
+come without metrics-server, so it is installed when the metrics API is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from suite import images
+from suite.kube import Kube
+from suite.preflight import METRICS_APISERVICE, host_architecture, metrics_api_problem
+from suite.providers.base import (
+    Access,
+    Log,
+    Provider,
+    ProviderError,
+    ProviderOptions,
+    run_command,
+)
+from suite.waiting import WaitFailed, wait_apiservice_available
+
+CLUSTER_NAME = "kube-alive"
+CONTEXT = f"kind-{CLUSTER_NAME}"
+WORKERS = 2
+#: The node image pins the Kubernetes version (kind's image for 1.34).
+NODE_IMAGE = "kindest/node:v1.34.0"
+METRICS_SERVER_VERSION = "v0.8.0"
+METRICS_SERVER_MANIFEST = (
+    "https://github.com/kubernetes-sigs/metrics-server/releases/download/"
+    f"{METRICS_SERVER_VERSION}/components.yaml"
+)
+#: kind's kubelets serve self-signed certificates, which metrics-server must be told to accept.
+METRICS_SERVER_PATCH = (
+    '[{"op": "add", "path": "/spec/template/spec/containers/0/args/-", '
+    '"value": "--kubelet-insecure-tls"}]'
+)
+CREATE_TIMEOUT_S = 600
+LOAD_TIMEOUT_S = 600
+BUILD_TIMEOUT_S = 1800
+#: metrics-server start + first scrape; it registers its APIService before it can answer.
+METRICS_READY_S = 180
+
+
+def kind_config(workers: int = WORKERS, node_image: str = NODE_IMAGE) -> str:
+    """The kind cluster config: one control plane and `workers` workers."""
+    nodes = [{"role": "control-plane", "image": node_image}]
+    nodes += [{"role": "worker", "image": node_image} for _ in range(workers)]
+    config = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": nodes}
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def get_clusters_command() -> list[str]:
+    """`kind get clusters`."""
+    return ["kind", "get", "clusters"]
+
+
+def create_command(config_path: Path, kubeconfig: Path) -> list[str]:
+    """`kind create cluster` for the suite's cluster."""
+    return [
+        "kind",
+        "create",
+        "cluster",
+        "--name",
+        CLUSTER_NAME,
+        "--config",
+        str(config_path),
+        "--kubeconfig",
+        str(kubeconfig),
+        "--wait",
+        "120s",
+    ]
+
+
+def kubeconfig_command() -> list[str]:
+    """`kind get kubeconfig` of the suite's cluster."""
+    return ["kind", "get", "kubeconfig", "--name", CLUSTER_NAME]
+
+
+def load_command(ref: str) -> list[str]:
+    """`kind load docker-image` of one image into every node."""
+    return ["kind", "load", "docker-image", ref, "--name", CLUSTER_NAME]
+
+
+def delete_command() -> list[str]:
+    """`kind delete cluster` of the suite's cluster."""
+    return ["kind", "delete", "cluster", "--name", CLUSTER_NAME]
+
+
+def docker_inspect_command(ref: str) -> list[str]:
+    """Does docker have the image?"""
+    return ["docker", "image", "inspect", "--format", "{{.Id}}", ref]
+
+
+def docker_build_command(ref: str, repo_root: Path) -> list[str]:
+    """Build one workload image version from the repository root (see workloads/Dockerfile)."""
+    return [
+        "docker",
+        "build",
+        "-f",
+        str(repo_root / "workloads" / "Dockerfile"),
+        "--build-arg",
+        f"VERSION={images.tag_of(ref)}",
+        "-t",
+        ref,
+        str(repo_root),
+    ]
+
+
+def kubectl_command(kubeconfig: Path, *args: str) -> list[str]:
+    """kubectl against the kind cluster."""
+    return ["kubectl", "--kubeconfig", str(kubeconfig), "--context", CONTEXT, *args]
+
+
+def metrics_server_commands(kubeconfig: Path) -> list[list[str]]:
+    """Install metrics-server (pinned release) and let it accept kind's kubelet certificates."""
+    return [
+        kubectl_command(kubeconfig, "apply", "-f", METRICS_SERVER_MANIFEST),
+        kubectl_command(
+            kubeconfig,
+            "-n",
+            "kube-system",
+            "patch",
+            "deployment",
+            "metrics-server",
+            "--type=json",
+            "-p",
+            METRICS_SERVER_PATCH,
+        ),
+    ]
+
+
+class KindProvider(Provider):
+    """A kind cluster (Kubernetes in docker containers)."""
+
+    name = "kind"
+    help = (
+        f"a kind cluster named {CLUSTER_NAME!r} (1 control plane + {WORKERS} workers, "
+        f"{NODE_IMAGE}), reused if it exists, else created and deleted after the run; images "
+        "are built with docker and copied in with `kind load`; metrics-server is installed if "
+        "missing"
+    )
+
+    def __init__(self, options: ProviderOptions, log: Log) -> None:
+        super().__init__(options, log)
+        self._workdir = Path(tempfile.mkdtemp(prefix="kube-alive-kind-"))
+        self._kubeconfig = options.kubeconfig or self._workdir / "kubeconfig"
+
+    @classmethod
+    def usage_errors(cls, options: ProviderOptions) -> list[str]:
+        """kind chooses the context and loads images itself."""
+        errors = []
+        if options.context:
+            errors.append(f"--context does not go with --cluster=kind (it uses {CONTEXT})")
+        if options.image_registry:
+            errors.append(
+                "--image-registry does not go with --cluster=kind (images are copied in with "
+                "`kind load`); use it with --cluster=existing"
+            )
+        return errors
+
+    def _run(self, args: Sequence[str], timeout_s: float, input_text: str | None = None) -> str:
+        return run_command(args, timeout_s=timeout_s, log=self.log, input_text=input_text).stdout
+
+    def prepare(self) -> None:
+        """Reuse the `kube-alive` kind cluster, or create it."""
+        if shutil.which("kind") is None:
+            raise ProviderError(
+                "--cluster=kind needs the kind CLI on PATH (https://kind.sigs.k8s.io), and docker"
+            )
+        clusters = self._run(get_clusters_command(), 60).split()
+        if CLUSTER_NAME in clusters:
+            self.log(f"kind: reusing cluster {CLUSTER_NAME}")
+            kubeconfig = self._run(kubeconfig_command(), 60)
+            if not self.options.kubeconfig:
+                self._kubeconfig.write_text(kubeconfig)
+                self._kubeconfig.chmod(0o600)
+            return
+        config_path = self._workdir / "kind.yaml"
+        config_path.write_text(kind_config())
+        self.log(f"kind: creating cluster {CLUSTER_NAME} (1 control plane, {WORKERS} workers)")
+        self._run(create_command(config_path, self._kubeconfig), CREATE_TIMEOUT_S)
+        self.created = True
+
+    def kubeconfig(self) -> Access:
+        """The kubeconfig kind wrote, context `kind-kube-alive`."""
+        return Access(self._kubeconfig, CONTEXT)
+
+    def make_images_available(self, refs: Sequence[str]) -> None:
+        """Build missing images with docker, then `kind load` each one."""
+        for ref in refs:
+            try:
+                run_command(docker_inspect_command(ref), timeout_s=60)
+            except ProviderError:
+                self.log(f"kind: building {ref}")
+                self._run(docker_build_command(ref, self.options.repo_root), BUILD_TIMEOUT_S)
+            self._run(load_command(ref), LOAD_TIMEOUT_S)
+
+    def image_architectures(self) -> set[str] | None:
+        """docker builds for this machine's architecture, which is also the nodes'."""
+        return {host_architecture()}
+
+    def ensure_metrics_api(self, kube: Kube) -> str | None:
+        """Install metrics-server when the metrics API is missing, and wait for it."""
+        if metrics_api_problem(kube) is None:
+            return None
+        self.log(f"kind: installing metrics-server {METRICS_SERVER_VERSION}")
+        try:
+            for command in metrics_server_commands(self._kubeconfig):
+                self._run(command, 120)
+            wait_apiservice_available(kube, METRICS_APISERVICE, timeout_s=METRICS_READY_S)
+        except (ProviderError, WaitFailed) as error:
+            return f"metrics-server could not be installed: {error}"
+        return metrics_api_problem(kube)
+
+    def teardown(self) -> None:
+        """Delete the cluster if this run created it."""
+        if self.created:
+            self._run(delete_command(), 300)
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def describe(self) -> str:
+        """One line for the header."""
+        how = "created by this run" if self.created else "reused"
+        return f"kind (cluster {CLUSTER_NAME}, {how})"
+
+
+PROVIDER = KindProvider

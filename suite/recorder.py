@@ -1,0 +1,635 @@
+"""A background recorder of everything that happens in one test namespace.
+
+It watches pods, events, ReplicaSets, Deployments and HorizontalPodAutoscalers (one list+watch
+thread each, resumed by relisting when a watch expires) and timestamps every change twice: on
+the monotonic clock (`t`, seconds since the recorder started; for durations) and the wall clock
+(`wall`, epoch seconds; to line up with request records and other machines). Scenarios `mark()`
+their own actions on the same clocks, ask `pod_moments()` and friends for assertions, and
+`to_dict()` goes into the report.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from suite.kube import (
+    DEPLOYMENTS,
+    EVENTS,
+    HPAS,
+    JSON,
+    PODS,
+    REPLICASETS,
+    Kube,
+    ListWatcher,
+    Resource,
+    container_statuses,
+    is_pod_ready,
+    is_terminating,
+    labels_of,
+    matches,
+    name_of,
+)
+from suite.waiting import Done, Pending, WaitFailed, wait_condition
+
+WATCHED: dict[str, Resource] = {
+    "Pod": PODS,
+    "Event": EVENTS,
+    "ReplicaSet": REPLICASETS,
+    "Deployment": DEPLOYMENTS,
+    "HorizontalPodAutoscaler": HPAS,
+}
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    """What matters about one container at one moment."""
+
+    name: str
+    state: str  # waiting | running | terminated | unknown
+    reason: str = ""
+    exit_code: int | None = None
+    ready: bool = False
+    restart_count: int = 0
+    last_reason: str = ""
+    last_exit_code: int | None = None
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class PodView:
+    """What matters about one pod at one moment (compared to decide whether it changed)."""
+
+    name: str
+    phase: str
+    ready: bool
+    terminating: bool
+    labels: tuple[tuple[str, str], ...] = ()
+    node: str = ""
+    ip: str = ""
+    owner: str = ""
+    containers: tuple[ContainerView, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """One word for the timeline: Terminating, Ready, or the phase (Pending, Running, ...)."""
+        if self.terminating:
+            return "Terminating"
+        if self.ready:
+            return "Ready"
+        return self.phase or "Unknown"
+
+    @property
+    def restarts(self) -> int:
+        """Sum of the containers' restartCount."""
+        return sum(container.restart_count for container in self.containers)
+
+    @property
+    def image(self) -> str:
+        """The first container's image."""
+        return self.containers[0].image if self.containers else ""
+
+    def label_map(self) -> dict[str, str]:
+        """Labels as a dict."""
+        return dict(self.labels)
+
+    def to_dict(self) -> JSON:
+        """JSON-serialisable form (labels left out: they do not change and are long)."""
+        data = asdict(self)
+        data.pop("labels")
+        data["status"] = self.status
+        data["restarts"] = self.restarts
+        return data
+
+
+def _container_view(status: Mapping[str, Any], images: Mapping[str, str]) -> ContainerView:
+    state = status.get("state") or {}
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    name = str(status.get("name", ""))
+    kind, detail = "unknown", {}
+    for candidate in ("running", "waiting", "terminated"):
+        if candidate in state and state[candidate] is not None:
+            kind, detail = candidate, state[candidate]
+            break
+    exit_code = detail.get("exitCode") if kind == "terminated" else None
+    return ContainerView(
+        name=name,
+        state=kind,
+        reason=str(detail.get("reason") or ""),
+        exit_code=int(exit_code) if exit_code is not None else None,
+        ready=bool(status.get("ready")),
+        restart_count=int(status.get("restartCount") or 0),
+        last_reason=str(last.get("reason") or ""),
+        last_exit_code=int(last["exitCode"]) if last.get("exitCode") is not None else None,
+        image=images.get(name) or str(status.get("image") or ""),
+    )
+
+
+def pod_view(pod: Mapping[str, Any]) -> PodView:
+    """Derive the recorded view of a pod from its API object."""
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    images = {str(c.get("name")): str(c.get("image", "")) for c in spec.get("containers") or []}
+    statuses = {str(s.get("name")): s for s in container_statuses(pod)}
+    containers = []
+    for container in spec.get("containers") or []:
+        name = str(container.get("name"))
+        if name in statuses:
+            containers.append(_container_view(statuses[name], images))
+        else:
+            containers.append(ContainerView(name=name, state="unknown", image=images[name]))
+    owners = (pod.get("metadata") or {}).get("ownerReferences") or []
+    return PodView(
+        name=name_of(pod),
+        phase=str(status.get("phase") or ""),
+        ready=is_pod_ready(pod),
+        terminating=is_terminating(pod),
+        labels=tuple(sorted(labels_of(pod).items())),
+        node=str(spec.get("nodeName") or ""),
+        ip=str(status.get("podIP") or ""),
+        owner=str(owners[0].get("name", "")) if owners else "",
+        containers=tuple(containers),
+    )
+
+
+def deployment_sample(obj: Mapping[str, Any]) -> JSON:
+    """The recorded figures of a Deployment."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return {
+        "name": name_of(obj),
+        "generation": int((obj.get("metadata") or {}).get("generation") or 0),
+        "observed_generation": int(status.get("observedGeneration") or 0),
+        "spec_replicas": int(spec.get("replicas", 1)),
+        "replicas": int(status.get("replicas") or 0),
+        "updated": int(status.get("updatedReplicas") or 0),
+        "ready": int(status.get("readyReplicas") or 0),
+        "available": int(status.get("availableReplicas") or 0),
+        "unavailable": int(status.get("unavailableReplicas") or 0),
+        "image": str(containers[0].get("image", "")) if containers else "",
+    }
+
+
+def replicaset_sample(obj: Mapping[str, Any]) -> JSON:
+    """The recorded figures of a ReplicaSet."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return {
+        "name": name_of(obj),
+        "revision": str(annotations.get("deployment.kubernetes.io/revision", "")),
+        "spec_replicas": int(spec.get("replicas") or 0),
+        "replicas": int(status.get("replicas") or 0),
+        "ready": int(status.get("readyReplicas") or 0),
+        "available": int(status.get("availableReplicas") or 0),
+        "image": str(containers[0].get("image", "")) if containers else "",
+    }
+
+
+def hpa_sample(obj: Mapping[str, Any]) -> JSON:
+    """The recorded figures of an autoscaling/v2 HorizontalPodAutoscaler: replicas and CPU."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    current_cpu = None
+    for metric in status.get("currentMetrics") or []:
+        resource = metric.get("resource") or {}
+        if metric.get("type") == "Resource" and resource.get("name") == "cpu":
+            current_cpu = (resource.get("current") or {}).get("averageUtilization")
+    target_cpu = None
+    for metric in spec.get("metrics") or []:
+        resource = metric.get("resource") or {}
+        if metric.get("type") == "Resource" and resource.get("name") == "cpu":
+            target_cpu = (resource.get("target") or {}).get("averageUtilization")
+    conditions = {
+        str(entry.get("type")): f"{entry.get('status')}/{entry.get('reason', '')}"
+        for entry in status.get("conditions") or []
+    }
+    return {
+        "name": name_of(obj),
+        "min_replicas": int(spec.get("minReplicas") or 1),
+        "max_replicas": int(spec.get("maxReplicas") or 0),
+        "current_replicas": int(status.get("currentReplicas") or 0),
+        "desired_replicas": int(status.get("desiredReplicas") or 0),
+        "cpu_utilization": int(current_cpu) if current_cpu is not None else None,
+        "target_utilization": int(target_cpu) if target_cpu is not None else None,
+        "last_scale_time": status.get("lastScaleTime"),
+        "conditions": conditions,
+    }
+
+
+def event_sample(obj: Mapping[str, Any]) -> JSON:
+    """The recorded figures of an Event (core/v1)."""
+    involved = obj.get("involvedObject") or {}
+    return {
+        "type": str(obj.get("type") or ""),
+        "reason": str(obj.get("reason") or ""),
+        "object": f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+        "message": " ".join(str(obj.get("message") or "").split()),
+        "count": int(obj.get("count") or 1),
+        "first_timestamp": obj.get("firstTimestamp") or obj.get("eventTime"),
+        "last_timestamp": obj.get("lastTimestamp") or obj.get("eventTime"),
+    }
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Pod counts right after one observed pod change."""
+
+    t: float
+    wall: float
+    pods: int  # not terminating
+    terminating: int
+    ready: int  # Ready and not terminating
+    cause: str = ""
+
+    @property
+    def total(self) -> int:
+        """All pods that exist, terminating included."""
+        return self.pods + self.terminating
+
+
+@dataclass
+class _PodEntry:
+    t: float
+    wall: float
+    name: str
+    type: str
+    view: PodView | None  # None: deleted
+    batch: int = 0  # entries of one relist share a batch: no moment between them
+
+
+@dataclass
+class Recorder:
+    """Records one namespace's pods, events, ReplicaSets, Deployments and HPAs over time."""
+
+    kube: Kube | None
+    namespace: str
+    monotonic: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+    resources: Mapping[str, Resource] = field(default_factory=lambda: dict(WATCHED))
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self._origin = self.monotonic()
+        self.started_wall = self.wall_clock()
+        self._watchers: list[ListWatcher] = []
+        self._pods: dict[str, PodView] = {}
+        self._pod_log: list[_PodEntry] = []
+        self._marks: list[JSON] = []
+        self._events: list[JSON] = []
+        self._event_keys: set[tuple[str, int]] = set()
+        self._latest: dict[str, dict[str, JSON]] = {
+            "Deployment": {},
+            "ReplicaSet": {},
+            "HorizontalPodAutoscaler": {},
+        }
+        self._samples: dict[str, list[JSON]] = {
+            "Deployment": [],
+            "ReplicaSet": [],
+            "HorizontalPodAutoscaler": [],
+        }
+        self._known: dict[str, set[str]] = {kind: set() for kind in WATCHED}
+        self._errors: list[JSON] = []
+        self._synced: set[str] = set()
+        self._batch = 0
+        self._batches = 0
+        self._changed = threading.Condition(self._lock)
+
+    # -- clocks and marks ----------------------------------------------------------------------
+
+    def now(self) -> tuple[float, float]:
+        """(t, wall): seconds since the recorder started, and epoch seconds."""
+        return self.monotonic() - self._origin, self.wall_clock()
+
+    def mark(self, label: str, **data: Any) -> float:
+        """Put a scenario action on the timeline; returns its `t`."""
+        t, wall = self.now()
+        with self._lock:
+            self._marks.append({"t": t, "wall": wall, "label": label, **data})
+        return t
+
+    def mark_time(self, label: str) -> float:
+        """`t` of the (last) mark with this label."""
+        with self._lock:
+            for entry in reversed(self._marks):
+                if entry["label"] == label:
+                    return float(entry["t"])
+        raise KeyError(f"no mark {label!r}")
+
+    def wall_to_t(self, wall: float) -> float:
+        """Convert an epoch time to this recorder's `t`."""
+        return wall - self.started_wall
+
+    # -- watching ------------------------------------------------------------------------------
+
+    def start(self) -> Recorder:
+        """Start one list+watch thread per resource (returns self)."""
+        if self.kube is None:
+            raise RuntimeError("a recorder without a Kube cannot watch")
+        for kind, resource in self.resources.items():
+            self._watchers.append(self._watcher(self.kube, kind, resource).start())
+        return self
+
+    def _watcher(self, kube: Kube, kind: str, resource: Resource) -> ListWatcher:
+        def on_sync(items: list[JSON]) -> None:
+            self.observe_sync(kind, items)
+
+        def on_event(event_type: str, obj: JSON) -> None:
+            self.observe(kind, event_type, obj)
+
+        def on_error(error: Exception) -> None:
+            self._error(kind, error)
+
+        return ListWatcher(
+            kube, resource, self.namespace, on_sync=on_sync, on_event=on_event, on_error=on_error
+        )
+
+    def stop(self) -> None:
+        """Stop all watches (bounded wait)."""
+        for watcher in self._watchers:
+            watcher.signal_stop()
+        for watcher in self._watchers:
+            watcher.join(3.0)
+        self._watchers.clear()
+
+    def wait_synced(self, timeout_s: float = 15.0) -> bool:
+        """Wait until every resource was listed once (so nothing before this point is missed)."""
+        try:
+            wait_condition(
+                self._changed,
+                lambda: (
+                    Done()
+                    if self._synced >= set(self.resources)
+                    else Pending(f"listed {sorted(self._synced)}")
+                ),
+                timeout_s=timeout_s,
+                what="recorder",
+                where=self.namespace,
+                expected=f"every resource listed ({sorted(self.resources)})",
+            )
+        except WaitFailed:
+            return False
+        return True
+
+    def _error(self, kind: str, error: Exception) -> None:
+        t, wall = self.now()
+        with self._lock:
+            self._errors.append({"t": t, "wall": wall, "kind": kind, "error": str(error)[:300]})
+
+    # -- observing (also the entry points for unit tests) --------------------------------------
+
+    def observe_sync(self, kind: str, items: Iterable[JSON]) -> None:
+        """A full list of `kind`: record what changed, and deletions missed while not watching."""
+        items = list(items)
+        with self._lock:
+            self._batches += 1
+            self._batch = self._batches
+            try:
+                present = {name_of(obj) for obj in items}
+                for name in sorted(self._known[kind] - present):
+                    self._observe_locked(kind, "DELETED", {"metadata": {"name": name}})
+                for obj in items:
+                    self._observe_locked(kind, "SYNCED", obj)
+            finally:
+                self._batch = 0
+            self._synced.add(kind)
+            self._changed.notify_all()
+
+    def observe(self, kind: str, event_type: str, obj: JSON) -> None:
+        """One watch event of `kind`."""
+        with self._lock:
+            self._observe_locked(kind, event_type, obj)
+            self._changed.notify_all()
+
+    def _observe_locked(self, kind: str, event_type: str, obj: JSON) -> None:
+        t, wall = self.now()
+        name = name_of(obj)
+        if event_type == "DELETED":
+            self._known[kind].discard(name)
+        else:
+            self._known[kind].add(name)
+        if kind == "Pod":
+            self._observe_pod(t, wall, event_type, name, obj)
+        elif kind == "Event":
+            if event_type != "DELETED":
+                self._observe_event(t, wall, obj)
+        else:
+            self._observe_sampled(t, wall, kind, event_type, name, obj)
+
+    def _observe_pod(self, t: float, wall: float, event_type: str, name: str, obj: JSON) -> None:
+        if event_type == "DELETED":
+            if name in self._pods:
+                del self._pods[name]
+                self._pod_log.append(_PodEntry(t, wall, name, "DELETED", None, self._batch))
+            return
+        view = pod_view(obj)
+        if self._pods.get(name) == view:
+            return
+        kind = "ADDED" if name not in self._pods else "MODIFIED"
+        self._pods[name] = view
+        self._pod_log.append(_PodEntry(t, wall, name, kind, view, self._batch))
+
+    def _observe_event(self, t: float, wall: float, obj: JSON) -> None:
+        sample = event_sample(obj)
+        key = (str((obj.get("metadata") or {}).get("uid") or name_of(obj)), sample["count"])
+        if key in self._event_keys:
+            return
+        self._event_keys.add(key)
+        self._events.append({"t": t, "wall": wall, **sample})
+
+    def _observe_sampled(
+        self, t: float, wall: float, kind: str, event_type: str, name: str, obj: JSON
+    ) -> None:
+        if event_type == "DELETED":
+            if self._latest[kind].pop(name, None) is not None:
+                self._samples[kind].append({"t": t, "wall": wall, "name": name, "deleted": True})
+            return
+        maker = {
+            "Deployment": deployment_sample,
+            "ReplicaSet": replicaset_sample,
+            "HorizontalPodAutoscaler": hpa_sample,
+        }[kind]
+        sample = maker(obj)
+        if self._latest[kind].get(name) == sample:
+            return
+        self._latest[kind][name] = sample
+        self._samples[kind].append({"t": t, "wall": wall, **sample})
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def pods(self, selector: Mapping[str, str] | None = None) -> dict[str, PodView]:
+        """The pods as last seen (optionally only those matching a label selector)."""
+        with self._lock:
+            return {
+                name: view
+                for name, view in self._pods.items()
+                if selector is None or matches(view.label_map(), selector)
+            }
+
+    def pod_history(self, name: str) -> list[tuple[float, float, PodView | None]]:
+        """Every recorded state of one pod: (t, wall, view or None once deleted)."""
+        with self._lock:
+            return [(e.t, e.wall, e.view) for e in self._pod_log if e.name == name]
+
+    def pod_moments(
+        self,
+        selector: Mapping[str, str] | None = None,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Moment]:
+        """Pod counts after every observed pod change (of pods matching `selector`), replayed in
+        the order the API server reported them, restricted to `since <= t <= until`.
+
+        The moment just before `since` is included (as at `since`) so the window starts with the
+        state that held when it opened. A relist is applied as one change (no moments between
+        its entries, which would show states that never existed).
+        """
+        with self._lock:
+            log = list(self._pod_log)
+        current: dict[str, PodView] = {}
+        moments: list[Moment] = []
+        before: Moment | None = None
+        dirty, cause = False, ""
+        for index, entry in enumerate(log):
+            if entry.view is None:
+                if entry.name in current:
+                    del current[entry.name]
+                    dirty, cause = True, f"{entry.name} deleted"
+            elif selector is None or matches(entry.view.label_map(), selector):
+                current[entry.name] = entry.view
+                dirty, cause = True, f"{entry.name} {entry.view.status}"
+            following = log[index + 1] if index + 1 < len(log) else None
+            if not dirty or (entry.batch and following and following.batch == entry.batch):
+                continue
+            dirty = False
+            live = [view for view in current.values() if not view.terminating]
+            moment = Moment(
+                t=entry.t,
+                wall=entry.wall,
+                pods=len(live),
+                terminating=len(current) - len(live),
+                ready=sum(1 for view in live if view.ready),
+                cause=cause,
+            )
+            if since is not None and entry.t < since:
+                before = moment
+                continue
+            if until is not None and entry.t > until:
+                break
+            moments.append(moment)
+        if before is not None:
+            assert since is not None
+            moments.insert(
+                0,
+                Moment(
+                    since,
+                    before.wall,
+                    before.pods,
+                    before.terminating,
+                    before.ready,
+                    "window opens",
+                ),
+            )
+        return moments
+
+    def samples(self, kind: str, name: str | None = None) -> list[JSON]:
+        """Recorded samples of Deployments, ReplicaSets or HorizontalPodAutoscalers."""
+        with self._lock:
+            return [dict(s) for s in self._samples[kind] if name is None or s.get("name") == name]
+
+    def events(self) -> list[JSON]:
+        """Recorded Events, in the order they were seen."""
+        with self._lock:
+            return [dict(event) for event in self._events]
+
+    def marks(self) -> list[JSON]:
+        """The scenario's marks."""
+        with self._lock:
+            return [dict(mark) for mark in self._marks]
+
+    def to_dict(self) -> JSON:
+        """Everything recorded, JSON-serialisable."""
+        with self._lock:
+            return {
+                "namespace": self.namespace,
+                "started_wall": self.started_wall,
+                "marks": [dict(mark) for mark in self._marks],
+                "pods": [
+                    {
+                        "t": e.t,
+                        "wall": e.wall,
+                        "name": e.name,
+                        "type": e.type,
+                        "state": e.view.to_dict() if e.view else None,
+                    }
+                    for e in self._pod_log
+                ],
+                "events": [dict(event) for event in self._events],
+                "deployments": [dict(s) for s in self._samples["Deployment"]],
+                "replicasets": [dict(s) for s in self._samples["ReplicaSet"]],
+                "hpas": [dict(s) for s in self._samples["HorizontalPodAutoscaler"]],
+                "errors": [dict(error) for error in self._errors],
+            }
+
+
+def timeline_text(recording: Mapping[str, Any], limit: int = 400) -> str:
+    """A readable, time-ordered text timeline of a recording (for failure evidence)."""
+    rows: list[tuple[float, str]] = []
+    for mark in recording.get("marks", []):
+        rows.append((mark["t"], f"MARK   {mark['label']}"))
+    for entry in recording.get("pods", []):
+        state = entry.get("state")
+        if state is None:
+            rows.append((entry["t"], f"POD    {entry['name']} deleted"))
+            continue
+        containers = ", ".join(
+            f"{c['name']}={c['state']}"
+            + (f"({c['reason']})" if c.get("reason") else "")
+            + (f" exit={c['exit_code']}" if c.get("exit_code") is not None else "")
+            + (f" restarts={c['restart_count']}" if c.get("restart_count") else "")
+            + (f" last={c['last_reason']}:{c['last_exit_code']}" if c.get("last_reason") else "")
+            for c in state.get("containers", [])
+        )
+        rows.append((entry["t"], f"POD    {entry['name']} {state['status']} [{containers}]"))
+    for event in recording.get("events", []):
+        rows.append(
+            (
+                event["t"],
+                f"EVENT  {event['type']} {event['reason']} {event['object']}: "
+                f"{event['message'][:200]}",
+            )
+        )
+    for key, label in (("deployments", "DEPLOY"), ("replicasets", "RS"), ("hpas", "HPA")):
+        for sample in recording.get(key, []):
+            if sample.get("deleted"):
+                rows.append((sample["t"], f"{label:<6} {sample['name']} deleted"))
+                continue
+            if key == "hpas":
+                text = (
+                    f"current={sample['current_replicas']} desired={sample['desired_replicas']}"
+                    f" cpu={sample['cpu_utilization']}%/{sample['target_utilization']}%"
+                )
+            elif key == "deployments":
+                text = (
+                    f"gen={sample['observed_generation']}/{sample['generation']} "
+                    f"replicas={sample['replicas']} updated={sample['updated']} "
+                    f"ready={sample['ready']} available={sample['available']}"
+                )
+            else:
+                text = (
+                    f"rev={sample['revision']} replicas={sample['replicas']} "
+                    f"ready={sample['ready']}"
+                )
+            rows.append((sample["t"], f"{label:<6} {sample['name']} {text}"))
+    rows.sort(key=lambda row: row[0])
+    lines = [f"{t:8.2f}s  {text}" for t, text in rows]
+    if len(lines) > limit:
+        head, tail = lines[: limit // 4], lines[-(limit - limit // 4) :]
+        lines = [*head, f"... {len(lines) - limit} lines left out ...", *tail]
+    return "\n".join(lines)

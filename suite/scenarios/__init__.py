@@ -1,0 +1,1 @@
+"""The four behaviour scenarios (e2e: they need `--cluster`)."""

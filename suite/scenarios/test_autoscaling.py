@@ -1,0 +1,204 @@
+"""CPU autoscaling: under load, a HorizontalPodAutoscaler adds replicas; after the load, it
+removes them again.
+
+`cpuhog` burns CPU per request (`?ms=N`); its HPA (autoscaling/v2) targets 50 % of the 100m CPU
+request, 1..4 replicas, with a 15 s scale-down stabilization window. The HPA reads CPU from the
+resource metrics API, which metrics-server provides: without it nothing scales, so its absence
+is reported up front (a failure in CI).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from suite.cluster import Cluster
+from suite.fixtures import Workloads
+from suite.kube import DEPLOYMENTS, HPAS
+from suite.preflight import metrics_api_problem
+from suite.recorder import Recorder, hpa_sample
+from suite.traffic import Prober, ProbeRequest
+from suite.waiting import (
+    Done,
+    Pending,
+    Source,
+    State,
+    Verdict,
+    WaitFailed,
+    wait_hpa,
+    wait_until,
+)
+
+APP = "cpuhog"
+#: The HPA of manifests/cpuhog (checked against the applied object below).
+MIN_REPLICAS = 1
+MAX_REPLICAS = 4
+TARGET_CPU_PERCENT = 50
+SCALE_DOWN_WINDOW_S = 15
+
+#: metrics-server scrapes every kubelet this often (its --metric-resolution default).
+METRICS_RESOLUTION_S = 15
+#: kube-controller-manager's --horizontal-pod-autoscaler-sync-period default.
+HPA_SYNC_S = 15
+#: A new pod's first CPU reading needs two scrapes (CPU is a rate), then an HPA sync reads it;
+#: plus 30 s for metrics-server to notice the new pod.
+FIRST_READING_DEADLINE_S = 2 * METRICS_RESOLUTION_S + HPA_SYNC_S + 30
+#: Load start -> more replicas: the load shows in the next scrape and fills the next rate window
+#: (two resolutions), then the HPA acts at its next sync; plus 30 s margin for a busy machine.
+SCALE_OUT_DEADLINE_S = 2 * METRICS_RESOLUTION_S + HPA_SYNC_S + 30
+#: Load stop -> back to the minimum: readings fall within two scrapes, the HPA waits out its
+#: stabilization window, then acts at its next sync; plus 30 s margin.
+SCALE_IN_DEADLINE_S = 2 * METRICS_RESOLUTION_S + SCALE_DOWN_WINDOW_S + HPA_SYNC_S + 30
+
+#: The load: 4 requests at a time, each burning 500 ms of CPU in a cpuhog pod (up to its 500m
+#: limit, i.e. up to 500 % of the request), sent from inside the cluster through the Service.
+LOAD = ProbeRequest(url="http://cpuhog/?ms=500", concurrency=4, interval_ms=0, timeout_s=10.0)
+#: Load runs in chunks so it stops within one chunk once scale-out is seen; never longer than
+#: the bound.
+LOAD_CHUNK_S = 10.0
+LOAD_BOUND_S = 150.0
+
+
+def _replicas(state: State) -> tuple[int, dict[str, Any] | None]:
+    deployment = state["deployment"].get(APP)
+    hpa = state["hpa"].get(APP)
+    spec_replicas = int((deployment or {}).get("spec", {}).get("replicas", 0))
+    return spec_replicas, hpa_sample(hpa) if hpa else None
+
+
+def _describe(sample: dict[str, Any] | None) -> str:
+    if sample is None:
+        return "no HPA"
+    conditions = ", ".join(f"{k}={v}" for k, v in sorted(sample["conditions"].items()))
+    return (
+        f"HPA current={sample['current_replicas']} desired={sample['desired_replicas']}, "
+        f"CPU {sample['cpu_utilization']}% of request (target {sample['target_utilization']}%)"
+        + (f", {conditions}" if conditions else "")
+    )
+
+
+def _sources(namespace: str) -> list[Source]:
+    return [
+        Source("deployment", DEPLOYMENTS, namespace, field_selector=f"metadata.name={APP}"),
+        Source("hpa", HPAS, namespace, field_selector=f"metadata.name={APP}"),
+    ]
+
+
+def test_cpu_load_scales_the_deployment_out_and_back_in(
+    cluster: Cluster,
+    namespace: str,
+    workloads: Workloads,
+    prober: Prober,
+    recorder: Recorder,
+    figures: dict[str, Any],
+) -> None:
+    """Bounded CPU load makes the HPA add replicas within a stated time of load start; after the
+    load stops, it goes back to the minimum within a stated time; replicas and CPU over time are
+    recorded (the HPA samples in the recording)."""
+    problem = metrics_api_problem(cluster.kube)
+    if problem:
+        pytest.skip(problem)
+
+    workloads.apply(APP)
+    workloads.wait_ready(APP)
+    hpa = cluster.kube.request("GET", HPAS.path(namespace, APP))
+    stated = hpa_sample(hpa)
+    assert (
+        stated["min_replicas"],
+        stated["max_replicas"],
+        stated["target_utilization"],
+    ) == (MIN_REPLICAS, MAX_REPLICAS, TARGET_CPU_PERCENT), (
+        f"manifests/{APP} HPA is min {stated['min_replicas']} max {stated['max_replicas']} "
+        f"target {stated['target_utilization']}%, this scenario states {MIN_REPLICAS}..."
+        f"{MAX_REPLICAS} at {TARGET_CPU_PERCENT}%: update one to match the other"
+    )
+    window = ((hpa["spec"].get("behavior") or {}).get("scaleDown") or {}).get(
+        "stabilizationWindowSeconds"
+    )
+    assert window == SCALE_DOWN_WINDOW_S, (
+        f"manifests/{APP} HPA scale-down stabilization window is {window}, this scenario's "
+        f"deadline assumes {SCALE_DOWN_WINDOW_S}s"
+    )
+
+    wait_hpa(
+        cluster.kube,
+        namespace,
+        APP,
+        lambda obj: (
+            Done()
+            if hpa_sample(obj)["cpu_utilization"] is not None
+            else Pending(_describe(hpa_sample(obj)))
+        ),
+        timeout_s=FIRST_READING_DEADLINE_S,
+        expected="a CPU reading from the metrics API",
+        hint=f"metrics-server logs; kubectl -n {namespace} top pods",
+    )
+    recorder.mark("first CPU reading")
+
+    load_wall = time.time()
+    recorder.mark("load start")
+    load = prober.background(LOAD, chunk_s=LOAD_CHUNK_S, total_s=LOAD_BOUND_S, label="cpu load")
+
+    def scaled_out(state: State) -> Verdict:
+        replicas, sample = _replicas(state)
+        if replicas > MIN_REPLICAS:
+            return Done(replicas)
+        return Pending(f"{replicas} replica(s); {_describe(sample)}")
+
+    try:
+        replicas = wait_until(
+            cluster.kube,
+            _sources(namespace),
+            scaled_out,
+            timeout_s=SCALE_OUT_DEADLINE_S,
+            what=f"deployment/{APP} under CPU load",
+            where=namespace,
+            expected=f"more than {MIN_REPLICAS} replica(s)",
+            hint=(
+                "the HPA acts through kube-controller-manager and reads metrics-server; "
+                f"kubectl -n {namespace} describe hpa/{APP}"
+            ),
+            events_namespace=namespace,
+        )
+        scaled_out_wall = time.time()
+        recorder.mark("scaled out", replicas=replicas)
+    except WaitFailed as error:
+        error.add_note(f"load so far: {load.result.describe()}")
+        raise
+    finally:
+        load.stop()
+    stopped_wall = load.stopped_wall or time.time()
+    recorder.mark("load stopped")
+    assert load.result.ok, f"the load never reached cpuhog: {load.result.describe()}"
+
+    def scaled_in(state: State) -> Verdict:
+        replicas, sample = _replicas(state)
+        if replicas == MIN_REPLICAS and sample and sample["current_replicas"] == MIN_REPLICAS:
+            return Done(replicas)
+        return Pending(f"{replicas} replica(s); {_describe(sample)}")
+
+    wait_until(
+        cluster.kube,
+        _sources(namespace),
+        scaled_in,
+        timeout_s=SCALE_IN_DEADLINE_S,
+        what=f"deployment/{APP} after the load",
+        where=namespace,
+        expected=f"back to {MIN_REPLICAS} replica(s)",
+        hint=f"kubectl -n {namespace} describe hpa/{APP}",
+        events_namespace=namespace,
+    )
+    recorder.mark("scaled in")
+    samples = recorder.samples("HorizontalPodAutoscaler", APP)
+    figures.update(
+        scaled_out_after_s=round(scaled_out_wall - load_wall, 1),
+        scale_out_deadline_s=SCALE_OUT_DEADLINE_S,
+        replicas_at_scale_out=replicas,
+        max_replicas_seen=max((s.get("desired_replicas") or 0 for s in samples), default=None),
+        peak_cpu_percent=max((s.get("cpu_utilization") or 0 for s in samples), default=None),
+        load_requests=load.result.sent,
+        scaled_in_after_s=round(time.time() - stopped_wall, 1),
+        scale_in_deadline_s=SCALE_IN_DEADLINE_S,
+    )

@@ -1,0 +1,194 @@
+"""Rolling update: v1 -> v2 under continuous traffic, with zero failed requests, never more pods
+than replicas + maxSurge, never fewer ready than replicas - maxUnavailable.
+
+`incver` answers its version; v1 and v2 differ only in the image tag. Zero failures is made a
+fact by the manifests (readiness probe, preStop sleep, graceful shutdown) and proven here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from suite.cluster import Cluster
+from suite.fixtures import Workloads
+from suite.kube import DEPLOYMENTS
+from suite.recorder import Moment, Recorder
+from suite.traffic import Answer, Prober, ProbeRequest
+from suite.waiting import Done, Pending, wait_deployment_ready
+
+APP = "incver"
+REPLICAS = 4
+MAX_SURGE = 1
+MAX_UNAVAILABLE = 0
+#: The strategy is set explicitly (not taken from the manifest) so these numbers define the test.
+OVERRIDES = {
+    f"Deployment/{APP}": {
+        "spec": {
+            "replicas": REPLICAS,
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": MAX_SURGE, "maxUnavailable": MAX_UNAVAILABLE},
+            },
+        }
+    }
+}
+FROM_TAG, TO_TAG = "v1", "v2"
+SELECTOR = {"app.kubernetes.io/name": APP}
+
+#: Continuous traffic through the Service: 2 requests at a time, every 20 ms each.
+TRAFFIC = ProbeRequest(url="http://incver/version", concurrency=2, interval_ms=20, timeout_s=2.0)
+TRAFFIC_CHUNK_S = 5.0
+TRAFFIC_BOUND_S = 300.0
+BASELINE_ANSWERS = 20
+ANSWERS_DEADLINE_S = 30.0
+#: One step (maxSurge 1: one new pod at a time) = schedule + start a present image (~2-3 s) +
+#: the first readiness probe (period 1 s); allow 10 s per step on a busy machine, plus 30 s.
+ROLLOUT_DEADLINE_S = REPLICAS * 10 + 30
+#: After the rollout completes, old pods are still terminating: for their 3 s preStop sleep they
+#: keep answering, and kube-proxy may route a new connection to them until it resyncs (1-2 s).
+#: Answers that started later than this after completion must all come from the new version.
+SETTLE_S = 5.0
+TAIL_ANSWERS = 30
+#: Prober timestamps come from its node's clock, marks from this machine's.
+CLOCK_SKEW_S = 0.5
+
+
+def _bound_violations(moments: list[Moment]) -> list[str]:
+    """Moments breaking the surge or unavailability bound.
+
+    Counted: pods of the Deployment that are not terminating (a terminating pod has left the
+    ReplicaSet's count and the Service's endpoints; the controller does not count it against
+    maxSurge, and it may linger for its preStop sleep and grace period), and of those, the Ready
+    ones.
+    """
+    problems = []
+    for moment in moments:
+        if moment.pods > REPLICAS + MAX_SURGE:
+            problems.append(
+                f"t={moment.t:.1f}s ({moment.cause}): {moment.pods} pods > {REPLICAS} replicas + "
+                f"maxSurge {MAX_SURGE}"
+            )
+        if moment.ready < REPLICAS - MAX_UNAVAILABLE:
+            problems.append(
+                f"t={moment.t:.1f}s ({moment.cause}): {moment.ready} ready < {REPLICAS} replicas - "
+                f"maxUnavailable {MAX_UNAVAILABLE}"
+            )
+    return problems
+
+
+def _versions(answers: list[Answer]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for answer in answers:
+        if answer.ok:
+            counts[answer.version or "?"] = counts.get(answer.version or "?", 0) + 1
+    return counts
+
+
+def test_rolling_update_replaces_every_pod_without_a_failed_request(
+    cluster: Cluster,
+    namespace: str,
+    workloads: Workloads,
+    prober: Prober,
+    recorder: Recorder,
+    figures: dict[str, Any],
+) -> None:
+    """Set the image to v2 under continuous traffic: no request fails, the pod counts stay within
+    the surge/unavailable bounds at every observed moment, clients see v1 before and v2 after
+    (only those two), and the rollout completes within the stated time."""
+    deployment = workloads.deploy(APP, overrides=OVERRIDES)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    old_image, new_image = cluster.image(FROM_TAG), cluster.image(TO_TAG)
+    assert container["image"] == old_image, f"{APP} runs {container['image']}, not {old_image}"
+
+    traffic = prober.background(
+        TRAFFIC, chunk_s=TRAFFIC_CHUNK_S, total_s=TRAFFIC_BOUND_S, label=APP
+    )
+    try:
+        traffic.wait_for(
+            lambda answers: (
+                Done() if len(answers) >= BASELINE_ANSWERS else Pending(f"{len(answers)} answers")
+            ),
+            timeout_s=ANSWERS_DEADLINE_S,
+            what=f"traffic to service/{APP}",
+            expected=f"{BASELINE_ANSWERS} answers before the update",
+        )
+        patch_wall = time.time()
+        t_patch = recorder.mark("set image", image=new_image)
+        cluster.kube.request(
+            "PATCH",
+            DEPLOYMENTS.path(namespace, APP),
+            body={
+                "spec": {
+                    "template": {
+                        "spec": {"containers": [{"name": container["name"], "image": new_image}]}
+                    }
+                }
+            },
+            content_type="application/strategic-merge-patch+json",
+        )
+        wait_deployment_ready(
+            cluster.kube,
+            namespace,
+            APP,
+            timeout_s=ROLLOUT_DEADLINE_S,
+            image_hint=cluster.image_hint,
+            hint=(
+                "a rollout is driven by kube-controller-manager's deployment controller; "
+                f"kubectl -n {namespace} rollout status deployment/{APP}"
+            ),
+        )
+        complete_wall = time.time()
+        t_complete = recorder.mark("rollout complete")
+        settled = complete_wall + SETTLE_S + CLOCK_SKEW_S
+        traffic.wait_for(
+            lambda answers: (
+                Done()
+                if sum(a.start > settled for a in answers) >= TAIL_ANSWERS
+                else Pending(f"{sum(a.start > settled for a in answers)} answers after settling")
+            ),
+            timeout_s=SETTLE_S + ANSWERS_DEADLINE_S,
+            what=f"traffic to service/{APP}",
+            expected=f"{TAIL_ANSWERS} answers after the rollout settled",
+        )
+    finally:
+        result = traffic.stop()
+
+    before = [a for a in result.answers if a.start < patch_wall - CLOCK_SKEW_S]
+    after = [a for a in result.answers if a.start > settled]
+    moments = recorder.pod_moments(SELECTOR, since=t_patch, until=t_complete + SETTLE_S)
+    figures.update(
+        rollout_s=round(complete_wall - patch_wall, 1),
+        rollout_deadline_s=ROLLOUT_DEADLINE_S,
+        requests=result.sent,
+        failed=len(result.failed),
+        by_version=_versions(result.answers),
+        max_pods=max((m.pods for m in moments), default=None),
+        max_pods_with_terminating=max((m.total for m in moments), default=None),
+        min_ready=min((m.ready for m in moments), default=None),
+        moments=len(moments),
+    )
+
+    assert not result.errors, f"the traffic was interrupted: {result.errors[-1]}"
+    assert not result.failed, (
+        f"{len(result.failed)} of {result.sent} requests failed during the rollout, first at "
+        f"{result.failed[0].start - patch_wall:+.1f}s from the image change: "
+        f"{result.describe()} (readiness probe, preStop sleep and graceful shutdown make zero "
+        "failures possible)"
+    )
+    violations = _bound_violations(moments)
+    assert not violations, (
+        f"pod counts left the rolling-update bounds at {len(violations)} of {len(moments)} "
+        "observed moments: " + "; ".join(violations[:5])
+    )
+    seen = set(_versions(result.answers))
+    assert seen <= {FROM_TAG, TO_TAG}, f"clients saw versions {sorted(seen)}, expected only v1, v2"
+    assert set(_versions(before)) == {FROM_TAG}, (
+        f"answers before the image change: {_versions(before)}, expected only {FROM_TAG}"
+    )
+    assert set(_versions(after)) == {TO_TAG}, (
+        f"answers from {SETTLE_S:.0f}s after the rollout completed: {_versions(after)}, "
+        f"expected only {TO_TAG}"
+    )
+    images = {view.image for view in recorder.pods(SELECTOR).values() if not view.terminating}
+    assert images == {new_image}, f"pods after the rollout run {sorted(images)}, not {new_image}"

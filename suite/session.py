@@ -1,0 +1,175 @@
+"""Per-run state shared by the hooks, the fixtures and (under pytest-xdist) the workers.
+
+The controller (or the only process) picks the run id and a private directory; xdist workers get
+both through `workerinput`. Workers write what the controller needs later into that directory:
+how to reach the cluster (for the final sweep) and each test's recording (for report.json).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from suite import naming
+from suite.settings import Settings
+
+RUN_ID_INPUT = "kube_alive_run_id"
+SHARED_DIR_INPUT = "kube_alive_shared_dir"
+CLUSTER_FILE = "cluster.json"
+RECORDS_DIR = "records"
+
+
+@dataclass
+class TestOutcome:
+    """What the controller learned about one test from its reports."""
+
+    nodeid: str
+    outcome: str = "passed"
+    duration: float = 0.0
+    longrepr: str = ""
+    sections: list[tuple[str, str]] = field(default_factory=list)
+    skip_reason: str = ""
+
+
+@dataclass
+class SessionState:
+    """Run id, worker name, the shared directory and the controller's collected outcomes."""
+
+    settings: Settings
+    run_id: str
+    worker: str
+    is_worker: bool
+    started_wall: float = field(default_factory=time.time)
+    outcomes: dict[str, TestOutcome] = field(default_factory=dict)
+    _shared_dir: Path | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config, settings: Settings) -> SessionState:
+        """Controller: a new run id; worker: the controller's."""
+        workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+        if workerinput is not None and RUN_ID_INPUT in workerinput:
+            state = cls(
+                settings=settings,
+                run_id=str(workerinput[RUN_ID_INPUT]),
+                worker=str(workerinput.get("workerid", "worker")),
+                is_worker=True,
+            )
+            state._shared_dir = Path(workerinput[SHARED_DIR_INPUT])
+            return state
+        return cls(settings=settings, run_id=naming.new_run_id(), worker="main", is_worker=False)
+
+    @property
+    def shared_dir(self) -> Path:
+        """The run's private directory (created on first use, by the controller)."""
+        if self._shared_dir is None:
+            self._shared_dir = Path(tempfile.mkdtemp(prefix=f"kube-alive-{self.run_id}-"))
+        self._shared_dir.mkdir(parents=True, exist_ok=True)
+        return self._shared_dir
+
+    @property
+    def has_shared_dir(self) -> bool:
+        """True once the shared directory was created."""
+        return self._shared_dir is not None and self._shared_dir.is_dir()
+
+    def remove_shared_dir(self) -> None:
+        """Controller only: remove the directory at the very end."""
+        if not self.is_worker and self._shared_dir is not None:
+            shutil.rmtree(self._shared_dir, ignore_errors=True)
+
+    # -- what workers leave for the controller ---------------------------------------------------
+
+    def write_cluster(self, data: dict[str, Any]) -> None:
+        """How to reach the cluster, and what it is (first writer wins; all write the same)."""
+        path = self.shared_dir / CLUSTER_FILE
+        if not path.exists():
+            _write_json_atomically(path, data)
+
+    def read_cluster(self) -> dict[str, Any] | None:
+        """What a worker wrote with write_cluster, if anything."""
+        if not self.has_shared_dir:
+            return None
+        path = self.shared_dir / CLUSTER_FILE
+        if not path.exists():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+    def write_record(self, nodeid: str, record: dict[str, Any]) -> None:
+        """One test's recording."""
+        directory = self.shared_dir / RECORDS_DIR
+        directory.mkdir(exist_ok=True)
+        _write_json_atomically(
+            directory / f"{naming.short_hash(nodeid)}-{os.getpid()}.json", record
+        )
+
+    def read_records(self) -> dict[str, dict[str, Any]]:
+        """Every test's recording, by node id."""
+        if not self.has_shared_dir:
+            return {}
+        directory = self.shared_dir / RECORDS_DIR
+        records: dict[str, dict[str, Any]] = {}
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            data = json.loads(path.read_text())
+            records[str(data.get("nodeid"))] = data
+        return records
+
+
+def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, default=str))
+    temporary.replace(path)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (xdist workers preparing the cluster one at a time)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+STATE_KEY = pytest.StashKey[SessionState]()
+LOG_FILE = "kube-alive.log"
+
+
+def make_log(config: pytest.Config, state: SessionState) -> Callable[[str], None]:
+    """A `log(message)` that appends to `<report-dir>/kube-alive.log` and, in the controller (or
+    the only process), also writes a terminal line (xdist workers have no terminal)."""
+
+    def log(message: str) -> None:
+        line = f"kube-alive: {message}"
+        try:
+            state.settings.report_dir.mkdir(parents=True, exist_ok=True)
+            with (state.settings.report_dir / LOG_FILE).open("a") as handle:
+                stamp = time.strftime("%H:%M:%S")
+                handle.write(f"{stamp} [{state.run_id} {state.worker}] {message}\n")
+        except OSError:
+            pass
+        if state.is_worker:
+            return
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+        else:
+            reporter.write_line(line)
+
+    return log

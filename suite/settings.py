@@ -1,0 +1,101 @@
+"""The plugin's command-line options, checked, in one frozen object (no cluster access here)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from suite.providers import ProviderOptions, provider_classes
+
+CI_ENV = "CI"
+
+
+def running_in_ci(environ: dict[str, str] | None = None) -> bool:
+    """True when `CI` is set to a true value (as CI services do)."""
+    value = (environ if environ is not None else dict(os.environ)).get(CI_ENV, "")
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cluster_choices_help() -> str:
+    """`--cluster` help text listing each choice."""
+    parts = [f"{name}: {cls.help}" for name, cls in provider_classes().items()]
+    return (
+        "which Kubernetes cluster the e2e scenarios run on. "
+        + "; ".join(parts)
+        + ". Without --cluster the e2e scenarios are skipped (and fail under CI=true or "
+        "--fail-on-skip)."
+    )
+
+
+def no_cluster_reason() -> str:
+    """The skip reason of e2e tests when no cluster was chosen."""
+    return f"needs a cluster: pass --cluster={{{','.join(provider_classes())}}} (see pytest --help)"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user asked for, validated."""
+
+    cluster: str | None
+    kubeconfig: Path | None
+    context: str | None
+    image_registry: str | None
+    keep_namespaces: bool
+    report_dir: Path
+    fail_on_skip: bool
+    fail_on_skip_because: str
+
+    def provider_options(self) -> ProviderOptions:
+        """The subset a provider sees."""
+        return ProviderOptions(
+            kubeconfig=self.kubeconfig, context=self.context, image_registry=self.image_registry
+        )
+
+
+def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) -> Settings:
+    """Read and check the kube-alive options; bad combinations raise pytest.UsageError."""
+    option = config.option
+    cluster: str | None = option.kube_alive_cluster
+    kubeconfig = (
+        Path(option.kube_alive_kubeconfig).expanduser() if option.kube_alive_kubeconfig else None
+    )
+    context: str | None = option.kube_alive_context or None
+    registry: str | None = option.kube_alive_image_registry or None
+    report_dir = (
+        Path(option.kube_alive_report_dir)
+        if option.kube_alive_report_dir
+        else config.rootpath / "reports"
+    )
+    in_ci = running_in_ci(environ)
+    explicit = bool(option.kube_alive_fail_on_skip)
+    because = "--fail-on-skip" if explicit else (f"{CI_ENV}=true" if in_ci else "")
+
+    errors: list[str] = []
+    if cluster is None:
+        for flag, value in (
+            ("--kubeconfig", kubeconfig),
+            ("--context", context),
+            ("--image-registry", registry),
+        ):
+            if value:
+                errors.append(f"{flag} needs --cluster (one of {', '.join(provider_classes())})")
+    else:
+        if kubeconfig is not None and not kubeconfig.is_file():
+            errors.append(f"--kubeconfig={kubeconfig}: no such file")
+        options = ProviderOptions(kubeconfig=kubeconfig, context=context, image_registry=registry)
+        errors.extend(provider_classes()[cluster].usage_errors(options))
+    if errors:
+        raise pytest.UsageError("kube-alive: " + "; ".join(errors))
+    return Settings(
+        cluster=cluster,
+        kubeconfig=kubeconfig,
+        context=context,
+        image_registry=registry,
+        keep_namespaces=bool(option.kube_alive_keep_namespaces),
+        report_dir=report_dir,
+        fail_on_skip=explicit or in_ci,
+        fail_on_skip_because=because,
+    )

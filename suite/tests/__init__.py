@@ -1,0 +1,1 @@
+"""Unit tests of the plugin: no cluster, no network."""

@@ -1,0 +1,175 @@
+import json
+import threading
+
+import pytest
+
+from suite.kube import KubeError
+from suite.tests.fakes import FakeKube, FakeStream
+from suite.traffic import Answer, ProbeError, Prober, ProbeRequest, parse_line, parse_stream
+from suite.waiting import Done, Pending
+
+PATH = "/api/v1/namespaces/ns/services/prober:http/proxy/probe"
+
+
+def record(seq, *, ok=True, pod="getip-a", version="v1", error=None, start=100.0):
+    return json.dumps(
+        {
+            "seq": seq,
+            "start": start + seq,
+            "end": start + seq + 0.01,
+            "status": 200 if ok else None,
+            "ok": ok,
+            "pod": pod if ok else None,
+            "version": version if ok else None,
+            "error": error,
+        }
+    )
+
+
+SUMMARY = json.dumps(
+    {"summary": {"sent": 3, "ok": 2, "failed": 1, "by_pod": {}, "by_version": {}, "duration_s": 1}}
+)
+
+
+def test_parse_line_records_summary_and_blanks():
+    answer = parse_line(record(0), chunk=2, received=5.0)
+    assert isinstance(answer, Answer)
+    assert (answer.seq, answer.pod, answer.version, answer.chunk, answer.received) == (
+        0,
+        "getip-a",
+        "v1",
+        2,
+        5.0,
+    )
+    assert answer.duration == pytest.approx(0.01)
+    assert parse_line(SUMMARY)["sent"] == 3
+    assert parse_line("   ") is None
+
+
+def test_parse_line_rejects_garbage():
+    with pytest.raises(ProbeError, match="not JSON"):
+        parse_line("<html>502</html>")
+    with pytest.raises(ProbeError, match="malformed probe record"):
+        parse_line(json.dumps({"seq": 1}))
+
+
+def test_parse_stream_collects_answers_and_summary():
+    seen = []
+    answers, summary = parse_stream(
+        [record(0), record(1, pod="getip-b"), record(2, ok=False, error="timeout"), "", SUMMARY],
+        on_answer=seen.append,
+    )
+    assert len(answers) == 3
+    assert seen == answers
+    assert summary["failed"] == 1
+
+
+def test_prober_run_posts_the_request_and_summarises():
+    kube = FakeKube().on(
+        "POST",
+        PATH,
+        [
+            record(0),
+            record(1, pod="getip-b", version="v2"),
+            record(2, ok=False, error="ConnectionRefusedError: refused"),
+            SUMMARY,
+        ],
+    )
+    results = []
+    prober = Prober(kube, "ns", on_result=results.append)
+    result = prober.run(ProbeRequest(url="http://getip/", count=3, concurrency=2), label="lb")
+    assert kube.calls[0][3] == {
+        "url": "http://getip/",
+        "count": 3,
+        "concurrency": 2,
+        "duration_s": 60.0,
+        "interval_ms": 0,
+        "timeout_s": 5.0,
+    }
+    assert result.complete
+    assert result.by_pod() == {"getip-a": 1, "getip-b": 1}
+    assert result.by_version() == {"v1": 1, "v2": 1}
+    assert result.describe() == "3 sent, 2 answered, 1 failed (ConnectionRefusedError: refused x1)"
+    assert results == [result]
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["label"] == "lb"
+    assert data["answers"][0][:2] == [0, 0]
+
+
+def test_prober_run_without_summary_is_incomplete():
+    kube = FakeKube().on("POST", PATH, [record(0)])
+    result = Prober(kube, "ns").run(ProbeRequest(url="http://getip/"))
+    assert not result.complete
+    assert "without a summary after 1 answers" in result.errors[0]
+
+
+def test_prober_run_raises_when_nothing_came_back():
+    kube = FakeKube().on(
+        "POST",
+        PATH,
+        KubeError(
+            503,
+            "Service Unavailable",
+            '{"message": "no endpoints available for service \\"prober\\""}',
+        ),
+    )
+    with pytest.raises(ProbeError, match="no endpoints available"):
+        Prober(kube, "ns").run(ProbeRequest(url="http://getip/"))
+
+
+def test_background_probe_runs_chunks_until_stopped():
+    chunks = []
+
+    def answer(method, path, query, body):
+        chunks.append(body)
+        base = 10 * len(chunks)
+        return FakeStream([record(base), record(base + 1), SUMMARY])
+
+    kube = FakeKube().on("POST", PATH, answer)
+    results = []
+    background = Prober(kube, "ns", on_result=results.append).background(
+        ProbeRequest(url="http://incver/version", concurrency=2, interval_ms=20),
+        chunk_s=5,
+        total_s=60,
+    )
+    background.wait_for(
+        lambda answers: Done() if len(answers) >= 4 else Pending(str(len(answers))),
+        timeout_s=5,
+        what="traffic",
+        expected="4 answers",
+    )
+    result = background.stop(timeout_s=5)
+    assert not background.running
+    assert result.chunks >= 2
+    assert len(result.answers) >= 4
+    assert chunks[0]["duration_s"] == 5
+    assert chunks[0]["count"] == 20_000
+    assert chunks[0]["concurrency"] == 2
+    assert results == [result]
+    assert background.stopped_wall is not None
+
+
+def test_background_probe_wait_fails_when_traffic_ended_first():
+    kube = FakeKube().on("POST", PATH, lambda *a: FakeStream([record(0), SUMMARY]))
+    background = Prober(kube, "ns").background(
+        ProbeRequest(url="http://x/"), chunk_s=0.2, total_s=0.6
+    )
+    from suite.waiting import WaitFailed
+
+    with pytest.raises(WaitFailed, match="traffic ended first"):
+        background.wait_for(
+            lambda answers: Pending("never enough"),
+            timeout_s=10,
+            what="traffic",
+            expected="1000 answers",
+        )
+    background.stop(timeout_s=5)
+
+
+def test_background_probe_stop_is_prompt_while_the_prober_errors():
+    kube = FakeKube().on("POST", PATH, KubeError(503, "Service Unavailable"))
+    background = Prober(kube, "ns").background(ProbeRequest(url="http://x/"), chunk_s=5, total_s=60)
+    stopped = threading.Event()
+    threading.Timer(0.2, lambda: (background.stop(timeout_s=5), stopped.set())).start()
+    assert stopped.wait(5)
+    assert background.result.errors

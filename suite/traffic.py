@@ -1,0 +1,459 @@
+"""Traffic from inside the cluster, driven through the `prober` workload.
+
+The prober (Service `prober`, port `http`, in the test namespace) answers `POST /probe` by sending
+requests to a URL inside the cluster, each on a new TCP connection, and streams one NDJSON line
+per request (`seq, start, end, status, ok, pod, version, error`) and a final `{"summary": ...}`.
+The suite reaches it through the API server's service proxy, so this works on any cluster the
+kubeconfig reaches, with no port-forward and no route into the pod network.
+
+`Prober.run()` blocks for one probe; `Prober.background()` keeps probing in chunks in a thread
+(for traffic during a rollout or load during autoscaling) and stops at a chunk boundary, so the
+time traffic stopped is known. Every answer keeps the prober's wall-clock start/end and the
+time the suite received it, to line up with the recorder's timeline.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from suite.kube import JSON, Kube, KubeError
+from suite.waiting import Done, Failed, Verdict, retry_transient, wait_condition
+
+#: A background chunk that ends with no answer is retried after this pause (interruptible).
+_CHUNK_ERROR_PAUSE_S = 0.5
+#: The prober's maximum count: its duration, not the count, ends a background chunk.
+_UNBOUNDED_COUNT = 20_000
+
+
+class ProbeError(Exception):
+    """The prober could not be reached or did not speak the protocol."""
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """What the prober is asked to do (the `POST /probe` body)."""
+
+    url: str
+    count: int = 100
+    concurrency: int = 1
+    duration_s: float = 60.0
+    interval_ms: int = 0
+    timeout_s: float = 5.0
+
+    def to_json(self) -> JSON:
+        """The request body."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request the prober sent: when, what came back, and who served it."""
+
+    seq: int
+    start: float
+    end: float
+    status: int | None
+    ok: bool
+    pod: str | None
+    version: str | None
+    error: str | None
+    chunk: int = 0
+    received: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        """Seconds the request took."""
+        return self.end - self.start
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, chunk: int = 0, received: float = 0.0) -> Answer:
+        """Build from one NDJSON record; raises ProbeError when a required field is missing."""
+        try:
+            status = data.get("status")
+            return cls(
+                seq=int(data["seq"]),
+                start=float(data["start"]),
+                end=float(data["end"]),
+                status=int(status) if status is not None else None,
+                ok=bool(data["ok"]),
+                pod=str(data["pod"]) if data.get("pod") is not None else None,
+                version=str(data["version"]) if data.get("version") is not None else None,
+                error=str(data["error"]) if data.get("error") else None,
+                chunk=chunk,
+                received=received,
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ProbeError(f"malformed probe record {data!r}: {error}") from error
+
+
+def parse_line(line: str, *, chunk: int = 0, received: float = 0.0) -> Answer | JSON | None:
+    """One NDJSON line: an Answer, the summary dict, or None for a blank line."""
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError as error:
+        raise ProbeError(f"not JSON from the prober: {line[:200]!r}") from error
+    if not isinstance(data, dict):
+        raise ProbeError(f"not a JSON object from the prober: {line[:200]!r}")
+    if "summary" in data:
+        return dict(data["summary"] or {})
+    return Answer.from_json(data, chunk=chunk, received=received)
+
+
+def parse_stream(
+    lines: Iterable[str],
+    *,
+    chunk: int = 0,
+    clock: Callable[[], float] = time.time,
+    on_answer: Callable[[Answer], None] | None = None,
+) -> tuple[list[Answer], JSON | None]:
+    """All answers of a stream, and its summary (None if the stream ended without one)."""
+    answers: list[Answer] = []
+    summary: JSON | None = None
+    for line in lines:
+        parsed = parse_line(line, chunk=chunk, received=clock())
+        if parsed is None:
+            continue
+        if isinstance(parsed, Answer):
+            answers.append(parsed)
+            if on_answer is not None:
+                on_answer(parsed)
+        else:
+            summary = parsed
+    return answers, summary
+
+
+@dataclass
+class ProbeResult:
+    """Everything one probe (or one background run of chunks) brought back."""
+
+    request: ProbeRequest
+    answers: list[Answer] = field(default_factory=list)
+    summaries: list[JSON] = field(default_factory=list)
+    started: float = 0.0
+    ended: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    chunks: int = 0
+    label: str = ""
+
+    @property
+    def sent(self) -> int:
+        """Requests sent."""
+        return len(self.answers)
+
+    @property
+    def ok(self) -> list[Answer]:
+        """Answered requests."""
+        return [answer for answer in self.answers if answer.ok]
+
+    @property
+    def failed(self) -> list[Answer]:
+        """Requests that failed (error, timeout or non-OK status)."""
+        return [answer for answer in self.answers if not answer.ok]
+
+    @property
+    def complete(self) -> bool:
+        """Every chunk ended with a summary and nothing went wrong on the way."""
+        return not self.errors and len(self.summaries) == self.chunks and self.chunks > 0
+
+    def by_pod(self) -> Counter[str]:
+        """Answered requests per serving pod."""
+        return Counter(answer.pod or "?" for answer in self.ok)
+
+    def by_version(self) -> Counter[str]:
+        """Answered requests per reported version."""
+        return Counter(answer.version or "?" for answer in self.ok)
+
+    def errors_by_kind(self) -> Counter[str]:
+        """Failed requests grouped by error text (or status)."""
+        return Counter(answer.error or f"HTTP {answer.status}" for answer in self.failed)
+
+    def started_between(self, start_wall: float, end_wall: float) -> list[Answer]:
+        """Answers whose request started in [start_wall, end_wall] (prober clock)."""
+        return [answer for answer in self.answers if start_wall <= answer.start <= end_wall]
+
+    def describe(self) -> str:
+        """One line: sent, answered, failed, and the commonest errors."""
+        text = f"{self.sent} sent, {len(self.ok)} answered, {len(self.failed)} failed"
+        if self.failed:
+            common = ", ".join(f"{error} x{n}" for error, n in self.errors_by_kind().most_common(3))
+            text += f" ({common})"
+        if self.errors:
+            text += f"; prober errors: {self.errors[-1]}"
+        return text
+
+    def to_dict(self) -> JSON:
+        """JSON-serialisable form for the report."""
+        return {
+            "label": self.label,
+            "request": self.request.to_json(),
+            "started": self.started,
+            "ended": self.ended,
+            "chunks": self.chunks,
+            "errors": list(self.errors),
+            "summaries": list(self.summaries),
+            "sent": self.sent,
+            "ok": len(self.ok),
+            "failed": len(self.failed),
+            "by_pod": dict(self.by_pod()),
+            "by_version": dict(self.by_version()),
+            "answers": [
+                [
+                    a.seq,
+                    a.chunk,
+                    round(a.start, 4),
+                    round(a.end, 4),
+                    a.status,
+                    a.ok,
+                    a.pod,
+                    a.version,
+                    a.error,
+                ]
+                for a in self.answers
+            ],
+            "answer_fields": [
+                "seq",
+                "chunk",
+                "start",
+                "end",
+                "status",
+                "ok",
+                "pod",
+                "version",
+                "error",
+            ],
+        }
+
+
+def service_proxy_path(namespace: str, service: str, port: str, path: str) -> str:
+    """The API server's proxy path to a Service port."""
+    return f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
+
+
+def pod_proxy_path(namespace: str, pod: str, port: int | str, path: str) -> str:
+    """The API server's proxy path to one pod's port (bypasses the Service)."""
+    return f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/{path.lstrip('/')}"
+
+
+def pod_request(
+    kube: Kube,
+    namespace: str,
+    pod: str,
+    port: int | str,
+    path: str,
+    *,
+    method: str = "POST",
+    timeout: float = 10.0,
+) -> Any:
+    """Send one request to one pod through the API server's pod proxy."""
+    return kube.request(method, pod_proxy_path(namespace, pod, port, path), timeout=(5.0, timeout))
+
+
+class Prober:
+    """Drives the prober workload in one namespace."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        *,
+        service: str = "prober",
+        port: str = "http",
+        on_result: Callable[[ProbeResult], None] | None = None,
+    ) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.service = service
+        self.port = port
+        self.on_result = on_result
+
+    @property
+    def probe_path(self) -> str:
+        """Where `POST /probe` is sent."""
+        return service_proxy_path(self.namespace, self.service, self.port, "probe")
+
+    def wait_ready(self, timeout_s: float) -> Any:
+        """Wait (bounded retries on transient errors) until the prober answers via its Service."""
+        path = service_proxy_path(self.namespace, self.service, self.port, "")
+        return retry_transient(
+            lambda: self.kube.request("GET", path, timeout=(5.0, 10.0)),
+            timeout_s=timeout_s,
+            what=f"service/{self.service}",
+            where=self.namespace,
+            expected="an answer through the API server's service proxy",
+            hint=f"kubectl -n {self.namespace} get endpointslices "
+            f"-l kubernetes.io/service-name={self.service}",
+        )
+
+    def _chunk(
+        self,
+        request: ProbeRequest,
+        chunk: int,
+        result: ProbeResult,
+        on_answer: Callable[[Answer], None] | None,
+        streams: list[Any] | None = None,
+    ) -> None:
+        try:
+            stream = self.kube.stream(
+                "POST",
+                self.probe_path,
+                body=request.to_json(),
+                timeout=(10.0, request.timeout_s + 30.0),
+            )
+        except KubeError as error:
+            result.errors.append(f"chunk {chunk}: POST {self.probe_path}: {error}")
+            return
+        if streams is not None:
+            streams.append(stream)
+        try:
+            answers, summary = parse_stream(stream, chunk=chunk, on_answer=on_answer)
+        except (KubeError, ProbeError) as error:
+            result.errors.append(f"chunk {chunk}: {error}")
+            return
+        finally:
+            stream.close()
+        result.answers.extend(answers)
+        if summary is None:
+            result.errors.append(
+                f"chunk {chunk}: the stream ended without a summary after {len(answers)} answers"
+            )
+        else:
+            result.summaries.append(summary)
+
+    def run(self, request: ProbeRequest, *, label: str = "") -> ProbeResult:
+        """Run one probe to completion; raises ProbeError if nothing at all came back."""
+        result = ProbeResult(request, started=time.time(), chunks=1, label=label)
+        self._chunk(request, 0, result, None)
+        result.ended = time.time()
+        if self.on_result is not None:
+            self.on_result(result)
+        if not result.answers and result.errors:
+            raise ProbeError(f"prober in {self.namespace}: {result.errors[-1]}")
+        return result
+
+    def background(
+        self, request: ProbeRequest, *, chunk_s: float, total_s: float, label: str = ""
+    ) -> BackgroundProbe:
+        """Start probing in a thread, `chunk_s` at a time, for at most `total_s`."""
+        return BackgroundProbe(self, request, chunk_s=chunk_s, total_s=total_s, label=label).start()
+
+
+class BackgroundProbe:
+    """Keeps probing in chunks until stopped or out of time; answers are visible as they come."""
+
+    def __init__(
+        self,
+        prober: Prober,
+        request: ProbeRequest,
+        *,
+        chunk_s: float,
+        total_s: float,
+        label: str = "",
+    ) -> None:
+        self.prober = prober
+        self.request = request
+        self.chunk_s = chunk_s
+        self.total_s = total_s
+        self.result = ProbeResult(request, label=label)
+        self.changed = threading.Condition()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"probe-{prober.namespace}", daemon=True
+        )
+        self.stopped_wall: float | None = None
+
+    def start(self) -> BackgroundProbe:
+        """Start the thread (returns self)."""
+        self.result.started = time.time()
+        self._thread.start()
+        return self
+
+    def _on_answer(self, answer: Answer) -> None:
+        with self.changed:
+            self.result.answers.append(answer)
+            self.changed.notify_all()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.total_s
+        chunk = 0
+        try:
+            while not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left < 0.5:
+                    break
+                request = ProbeRequest(
+                    url=self.request.url,
+                    count=_UNBOUNDED_COUNT,
+                    concurrency=self.request.concurrency,
+                    duration_s=round(min(self.chunk_s, left), 3),
+                    interval_ms=self.request.interval_ms,
+                    timeout_s=self.request.timeout_s,
+                )
+                partial = ProbeResult(request)
+                self.prober._chunk(request, chunk, partial, self._on_answer)
+                chunk += 1
+                with self.changed:
+                    self.result.chunks = chunk
+                    self.result.summaries.extend(partial.summaries)
+                    self.result.errors.extend(partial.errors)
+                    self.changed.notify_all()
+                if partial.errors and not partial.answers:
+                    self._stop.wait(_CHUNK_ERROR_PAUSE_S)
+        finally:
+            with self.changed:
+                self.result.ended = self.stopped_wall = time.time()
+                self._done.set()
+                self.changed.notify_all()
+
+    def answers(self) -> list[Answer]:
+        """A copy of the answers so far."""
+        with self.changed:
+            return list(self.result.answers)
+
+    def wait_for(
+        self,
+        predicate: Callable[[list[Answer]], Verdict],
+        *,
+        timeout_s: float,
+        what: str,
+        expected: str,
+    ) -> Any:
+        """Wait until the answers so far satisfy `predicate` (a Verdict), under one deadline."""
+
+        def check() -> Verdict:
+            verdict = predicate(list(self.result.answers))
+            if self._done.is_set() and not isinstance(verdict, Done | Failed):
+                return Failed(f"traffic ended first ({self.result.describe()})")
+            return verdict
+
+        return wait_condition(
+            self.changed,
+            check,
+            timeout_s=timeout_s,
+            what=what,
+            where=self.prober.namespace,
+            expected=expected,
+        )
+
+    def stop(self, *, timeout_s: float | None = None) -> ProbeResult:
+        """Stop after the current chunk (so the load really ends) and return everything."""
+        self._stop.set()
+        self._thread.join(
+            timeout_s if timeout_s is not None else self.chunk_s + self.request.timeout_s + 45.0
+        )
+        if self.prober.on_result is not None:
+            self.prober.on_result(self.result)
+        return self.result
+
+    @property
+    def running(self) -> bool:
+        """True until the thread has ended."""
+        return not self._done.is_set()

@@ -1,0 +1,648 @@
+"""The one waiting module.
+
+Kubernetes state is waited for as *get, check, watch* under ONE explicit deadline: every source
+is listed (get), the check runs on the full state, then every change (watch) re-runs the check.
+A check answers `Done(value)`, `Failed(reason)` (stop early: the state can no longer become
+right, e.g. ImagePullBackOff) or `Pending(seen)` (what was last seen, for the timeout message).
+Watches that expire (410 Gone) are relisted with their resourceVersion kept between events
+(see `suite.kube.ListWatcher`).
+
+HTTP readiness is waited for with bounded tenacity retries over a stated list of transient errors.
+
+Every failure message reads
+`<what> in <where>: <last seen> after <N>s (expected <state> within <T>s); last event: <...>;
+see: <where to look>`.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import tenacity
+
+from suite.kube import (
+    APISERVICES,
+    DEPLOYMENTS,
+    EVENTS,
+    HPAS,
+    JSON,
+    NAMESPACES,
+    PODS,
+    Kube,
+    KubeError,
+    ListWatcher,
+    Resource,
+    condition,
+    container_statuses,
+    get_object,
+    is_pod_ready,
+    is_terminating,
+    list_objects,
+    name_of,
+    selector_string,
+)
+
+T = TypeVar("T")
+
+#: Container waiting reasons after which a pod will not become ready by itself.
+IMAGE_FAILURES = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+)
+START_FAILURES = frozenset(
+    {"CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+)
+#: HTTP statuses worth retrying while something becomes reachable (0: no answer at all).
+TRANSIENT_STATUSES = frozenset({0, 429, 502, 503, 504})
+
+
+class WaitFailed(AssertionError):
+    """The awaited state cannot be reached (a failure condition held) or was not reached in time."""
+
+
+class WaitTimeout(WaitFailed):
+    """The deadline passed before the awaited state was seen."""
+
+
+@dataclass
+class Deadline:
+    """One explicit deadline: `seconds` from creation, on the monotonic clock."""
+
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    def elapsed(self) -> float:
+        """Seconds since the deadline was set."""
+        return self.clock() - self.started
+
+    def remaining(self) -> float:
+        """Seconds left (never negative)."""
+        return max(0.0, self.seconds - self.elapsed())
+
+    @property
+    def expired(self) -> bool:
+        """True once no time is left."""
+        return self.remaining() <= 0.0
+
+
+@dataclass(frozen=True)
+class Done:
+    """The awaited state holds; `value` is handed back to the caller."""
+
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The state went somewhere it will not come back from by itself."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Not there yet; `seen` describes the current state for the timeout message."""
+
+    seen: str
+
+
+Verdict = Done | Failed | Pending
+#: The observed state handed to checks: source key -> object name -> object.
+State = Mapping[str, Mapping[str, JSON]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One collection to watch while waiting."""
+
+    key: str
+    resource: Resource
+    namespace: str | None
+    label_selector: str | None = None
+    field_selector: str | None = None
+
+
+def format_message(
+    what: str,
+    where: str,
+    seen: str,
+    elapsed: float,
+    expected: str,
+    *,
+    timeout_s: float | None = None,
+    last_event: str = "",
+    hint: str = "",
+) -> str:
+    """The house format: what, where, last seen, time spent, expected state, where to look."""
+    within = f" within {timeout_s:.0f}s" if timeout_s is not None else ""
+    text = f"{what} in {where}: {seen} after {elapsed:.0f}s (expected {expected}{within})"
+    if last_event:
+        text += f"; last event: {last_event}"
+    if hint:
+        text += f"; see: {hint}"
+    return text
+
+
+def _event_time(event: Mapping[str, Any]) -> str:
+    return str(
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("series") or {}).get("lastObservedTime")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+        or ""
+    )
+
+
+def describe_event(event: Mapping[str, Any]) -> str:
+    """`Reason (kind/name: message)` of one Event, kept short."""
+    involved = event.get("involvedObject") or event.get("regarding") or {}
+    target = f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}"
+    message = " ".join(str(event.get("message") or event.get("note") or "").split())
+    if len(message) > 160:
+        message = message[:157] + "..."
+    return f"{event.get('reason', '?')} ({target}: {message})"
+
+
+def last_event(
+    kube: Kube, namespace: str | None, related: Callable[[Mapping[str, Any]], bool] | None = None
+) -> str:
+    """The most recent Event in `namespace` (optionally only related ones), described; "" if none
+    or if the events cannot be read."""
+    if not namespace:
+        return ""
+    try:
+        events, _ = list_objects(kube, EVENTS, namespace)
+    except KubeError:
+        return ""
+    chosen = [event for event in events if related is None or related(event)]
+    if not chosen:
+        return ""
+    return describe_event(max(chosen, key=_event_time))
+
+
+def wait_until(
+    kube: Kube,
+    sources: Sequence[Source],
+    check: Callable[[State], Verdict],
+    *,
+    timeout_s: float,
+    what: str,
+    where: str,
+    expected: str,
+    hint: str = "",
+    events_namespace: str | None = None,
+    related_event: Callable[[Mapping[str, Any]], bool] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    watch_timeout_s: int | None = None,
+) -> Any:
+    """Get, check, watch: return `Done.value` as soon as the check says so, under one deadline.
+
+    Raises `WaitFailed` on a `Failed` verdict and `WaitTimeout` when the deadline passes, both
+    with a message in the house format (the last Event of `events_namespace` included).
+    """
+    deadline = Deadline(timeout_s, clock)
+    inbox: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+    state: dict[str, dict[str, JSON]] = {source.key: {} for source in sources}
+    synced: set[str] = set()
+    seen = "nothing observed yet"
+    last_error: Exception | None = None
+    server_timeout = watch_timeout_s or max(1, min(50, math.ceil(timeout_s) + 1))
+
+    def make(source: Source) -> ListWatcher:
+        key = source.key
+        return ListWatcher(
+            kube,
+            source.resource,
+            source.namespace,
+            on_sync=lambda items: inbox.put((key, "sync", items)),
+            on_event=lambda kind, obj: inbox.put((key, "event", (kind, obj))),
+            on_error=lambda error: inbox.put((key, "error", error)),
+            label_selector=source.label_selector,
+            field_selector=source.field_selector,
+            watch_timeout_s=server_timeout,
+        )
+
+    watchers = [make(source) for source in sources]
+
+    def fail(cls: type[WaitFailed], text: str) -> WaitFailed:
+        event = last_event(kube, events_namespace, related_event)
+        return cls(
+            format_message(
+                what,
+                where,
+                text,
+                deadline.elapsed(),
+                expected,
+                timeout_s=timeout_s,
+                last_event=event,
+                hint=hint,
+            )
+        )
+
+    try:
+        for watcher in watchers:
+            watcher.start()
+        while True:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                break
+            try:
+                key, kind, payload = inbox.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if kind == "error":
+                last_error = payload
+                continue
+            if kind == "sync":
+                state[key] = {name_of(obj): obj for obj in payload}
+                synced.add(key)
+            else:
+                event_type, obj = payload
+                if event_type == "DELETED":
+                    state[key].pop(name_of(obj), None)
+                else:
+                    state[key][name_of(obj)] = obj
+            if len(synced) < len(sources):
+                continue
+            verdict = check(state)
+            if isinstance(verdict, Done):
+                return verdict.value
+            if isinstance(verdict, Failed):
+                raise fail(WaitFailed, verdict.reason)
+            seen = verdict.seen
+        if len(synced) < len(sources) and last_error is not None:
+            seen = f"{seen}; the API did not answer: {last_error}"
+        raise fail(WaitTimeout, seen)
+    finally:
+        for watcher in watchers:
+            watcher.signal_stop()
+        for watcher in watchers:
+            watcher.join(2.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pods and deployments
+
+
+def pod_failure(pod: Mapping[str, Any], image_hint: str = "") -> str | None:
+    """Why a pod will not become ready by itself (image cannot be pulled, container keeps
+    crashing, bad config), or None."""
+    name = name_of(pod)
+    statuses = list((pod.get("status") or {}).get("initContainerStatuses") or [])
+    statuses += list(container_statuses(pod))
+    for status in statuses:
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        reason = str(waiting.get("reason") or "")
+        detail = " ".join(str(waiting.get("message") or "").split())[:200]
+        if reason in IMAGE_FAILURES:
+            text = f"pod/{name}: {reason} for image {status.get('image')!r}"
+            if detail:
+                text += f" ({detail})"
+            return f"{text}; {image_hint}" if image_hint else text
+        if reason in START_FAILURES:
+            last = ((status.get("lastState") or {}).get("terminated")) or {}
+            text = f"pod/{name} container {status.get('name')}: {reason}"
+            if last:
+                text += f" (last exit code {last.get('exitCode')}, {last.get('reason')})"
+            if detail:
+                text += f": {detail}"
+            return text
+    return None
+
+
+def deployment_verdict(
+    deployment: Mapping[str, Any] | None,
+    pods: Iterable[Mapping[str, Any]],
+    *,
+    image_hint: str = "",
+) -> Verdict:
+    """Is the deployment fully rolled out and ready (what `kubectl rollout status` waits for,
+    plus every replica Ready), can it no longer get there, or how far is it?"""
+    if deployment is None:
+        return Pending("not found")
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    generation = int((deployment.get("metadata") or {}).get("generation") or 0)
+    observed = int(status.get("observedGeneration") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    total = int(status.get("replicas") or 0)
+    ready = int(status.get("readyReplicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+
+    for pod in pods:
+        if is_terminating(pod):
+            continue
+        problem = pod_failure(pod, image_hint)
+        if problem:
+            return Failed(f"{ready}/{desired} ready; {problem}")
+    replica_failure = condition(deployment, "ReplicaFailure")
+    if replica_failure and replica_failure.get("status") == "True":
+        return Failed(f"{ready}/{desired} ready; ReplicaFailure: {replica_failure.get('message')}")
+    progressing = condition(deployment, "Progressing")
+    if (
+        progressing
+        and progressing.get("status") == "False"
+        and progressing.get("reason") == "ProgressDeadlineExceeded"
+    ):
+        return Failed(
+            f"{ready}/{desired} ready; ProgressDeadlineExceeded: {progressing.get('message')}"
+        )
+
+    if (
+        observed >= generation
+        and updated == desired
+        and total == desired
+        and available == desired
+        and ready == desired
+    ):
+        return Done(dict(deployment))
+    seen = f"{ready}/{desired} ready"
+    if updated != desired or total != desired:
+        seen += f", {updated}/{desired} updated, {total} replicas"
+    if observed < generation:
+        seen += f", generation {generation} not yet observed (controller at {observed})"
+    return Pending(seen)
+
+
+def wait_deployment_ready(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    *,
+    timeout_s: float,
+    image_hint: str = "",
+    hint: str = "",
+) -> JSON:
+    """Wait until deployment/`name` is rolled out with every replica Ready; fail early on image
+    pull errors, crash loops and ReplicaSet failures (e.g. Pod Security rejections)."""
+    deployment = get_object(kube, DEPLOYMENTS, namespace, name)
+    match_labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    sources = [
+        Source("deployment", DEPLOYMENTS, namespace, field_selector=f"metadata.name={name}"),
+        Source("pods", PODS, namespace, label_selector=selector_string(match_labels)),
+    ]
+
+    def check(state: State) -> Verdict:
+        return deployment_verdict(
+            state["deployment"].get(name), state["pods"].values(), image_hint=image_hint
+        )
+
+    result: JSON = wait_until(
+        kube,
+        sources,
+        check,
+        timeout_s=timeout_s,
+        what=f"deployment/{name}",
+        where=namespace,
+        expected="every replica updated and Ready",
+        hint=hint or f"kubectl -n {namespace} describe deployment/{name}",
+        events_namespace=namespace,
+    )
+    return result
+
+
+def wait_pod(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    check: Callable[[JSON], Verdict],
+    *,
+    timeout_s: float,
+    expected: str,
+    hint: str = "",
+) -> JSON:
+    """Wait for one pod to reach a state; its deletion is a failure."""
+
+    def verdict(state: State) -> Verdict:
+        pod = state["pod"].get(name)
+        if pod is None:
+            return Failed("the pod is gone")
+        return check(pod)
+
+    result: JSON = wait_until(
+        kube,
+        [Source("pod", PODS, namespace, field_selector=f"metadata.name={name}")],
+        verdict,
+        timeout_s=timeout_s,
+        what=f"pod/{name}",
+        where=namespace,
+        expected=expected,
+        hint=hint or f"kubectl -n {namespace} describe pod/{name}",
+        events_namespace=namespace,
+        related_event=lambda event: (event.get("involvedObject") or {}).get("name") == name,
+    )
+    return result
+
+
+def wait_pods(
+    kube: Kube,
+    namespace: str,
+    label_selector: str,
+    check: Callable[[list[JSON]], Verdict],
+    *,
+    timeout_s: float,
+    what: str,
+    expected: str,
+    hint: str = "",
+) -> Any:
+    """Wait for the set of pods matching a selector to reach a state."""
+    return wait_until(
+        kube,
+        [Source("pods", PODS, namespace, label_selector=label_selector)],
+        lambda state: check(sorted(state["pods"].values(), key=name_of)),
+        timeout_s=timeout_s,
+        what=what,
+        where=namespace,
+        expected=expected,
+        hint=hint or f"kubectl -n {namespace} get pods -l {label_selector}",
+        events_namespace=namespace,
+    )
+
+
+def wait_hpa(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    check: Callable[[JSON], Verdict],
+    *,
+    timeout_s: float,
+    expected: str,
+    hint: str = "",
+) -> JSON:
+    """Wait for a HorizontalPodAutoscaler's status to reach a state."""
+
+    def verdict(state: State) -> Verdict:
+        hpa = state["hpa"].get(name)
+        return Pending("not found") if hpa is None else check(hpa)
+
+    result: JSON = wait_until(
+        kube,
+        [Source("hpa", HPAS, namespace, field_selector=f"metadata.name={name}")],
+        verdict,
+        timeout_s=timeout_s,
+        what=f"horizontalpodautoscaler/{name}",
+        where=namespace,
+        expected=expected,
+        hint=hint or f"kubectl -n {namespace} describe hpa/{name}",
+        events_namespace=namespace,
+    )
+    return result
+
+
+def pod_ready_verdict(pod: Mapping[str, Any]) -> Verdict:
+    """Done when the pod is Ready and not terminating."""
+    if is_terminating(pod):
+        return Failed("the pod is terminating")
+    if is_pod_ready(pod):
+        return Done(dict(pod))
+    phase = (pod.get("status") or {}).get("phase", "?")
+    return Pending(f"{phase}, not Ready")
+
+
+def wait_apiservice_available(kube: Kube, name: str, *, timeout_s: float, hint: str = "") -> JSON:
+    """Wait for an aggregated API (e.g. v1beta1.metrics.k8s.io) to report Available=True."""
+
+    def verdict(state: State) -> Verdict:
+        service = state["apiservice"].get(name)
+        if service is None:
+            return Pending("not registered")
+        available = condition(service, "Available")
+        if available and available.get("status") == "True":
+            return Done(dict(service))
+        if available:
+            return Pending(f"Available={available.get('status')} ({available.get('reason')})")
+        return Pending("no Available condition yet")
+
+    result: JSON = wait_until(
+        kube,
+        [Source("apiservice", APISERVICES, None, field_selector=f"metadata.name={name}")],
+        verdict,
+        timeout_s=timeout_s,
+        what=f"apiservice/{name}",
+        where="the cluster",
+        expected="Available=True",
+        hint=hint or f"kubectl get apiservice {name} -o yaml",
+    )
+    return result
+
+
+def wait_namespaces_gone(kube: Kube, label_selector: str, *, timeout_s: float) -> None:
+    """Wait until no namespace matches `label_selector` (deletion finished)."""
+
+    def verdict(state: State) -> Verdict:
+        left = sorted(state["namespaces"])
+        return Done() if not left else Pending(f"{len(left)} left: {', '.join(left[:5])}")
+
+    wait_until(
+        kube,
+        [Source("namespaces", NAMESPACES, None, label_selector=label_selector)],
+        verdict,
+        timeout_s=timeout_s,
+        what=f"namespaces -l {label_selector}",
+        where="the cluster",
+        expected="none left",
+        hint=f"kubectl get namespaces -l {label_selector}",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Things that are not Kubernetes objects
+
+
+def is_transient(error: BaseException) -> bool:
+    """Errors worth retrying while a Service or pod becomes reachable through the API server's
+    proxy: no answer (status 0), 429, 502, 503 (no endpoints yet), 504, and plain connection or
+    timeout errors."""
+    if isinstance(error, KubeError):
+        return error.status in TRANSIENT_STATUSES
+    return isinstance(error, ConnectionError | TimeoutError)
+
+
+def retry_transient(
+    action: Callable[[], T],
+    *,
+    timeout_s: float,
+    what: str,
+    where: str,
+    expected: str,
+    hint: str = "",
+    transient: Callable[[BaseException], bool] = is_transient,
+    max_backoff_s: float = 2.0,
+) -> T:
+    """Call `action` until it succeeds, retrying only transient errors, for at most `timeout_s`.
+
+    Non-transient errors propagate at once; running out of time raises `WaitTimeout` naming the
+    last error.
+    """
+    started = time.monotonic()
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout_s),
+        wait=tenacity.wait_exponential(multiplier=0.1, max=max_backoff_s),
+        retry=tenacity.retry_if_exception(transient),
+        reraise=False,
+    )
+    try:
+        return retrying(action)
+    except tenacity.RetryError as error:
+        last = error.last_attempt.exception()
+        raise WaitTimeout(
+            format_message(
+                what,
+                where,
+                f"last error {last}",
+                time.monotonic() - started,
+                expected,
+                timeout_s=timeout_s,
+                hint=hint,
+            )
+        ) from last
+
+
+def wait_condition(
+    lock: threading.Condition,
+    predicate: Callable[[], Verdict],
+    *,
+    timeout_s: float,
+    what: str,
+    where: str,
+    expected: str,
+    hint: str = "",
+) -> Any:
+    """Wait on an in-process condition variable (e.g. answers collected by background traffic)
+    until `predicate` says Done or Failed, under one deadline."""
+    deadline = Deadline(timeout_s)
+    with lock:
+        while True:
+            verdict = predicate()
+            if isinstance(verdict, Done):
+                return verdict.value
+            if isinstance(verdict, Failed):
+                raise WaitFailed(
+                    format_message(
+                        what, where, verdict.reason, deadline.elapsed(), expected, hint=hint
+                    )
+                )
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise WaitTimeout(
+                    format_message(
+                        what,
+                        where,
+                        verdict.seen,
+                        deadline.elapsed(),
+                        expected,
+                        timeout_s=timeout_s,
+                        hint=hint,
+                    )
+                )
+            lock.wait(remaining)
