@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,8 +19,8 @@ import pytest
 
 from suite import evidence, namespaces, naming, report
 from suite.context import CONTEXT_KEY
-from suite.kube import ApiKube, KubeconfigError, KubeError
-from suite.preflight import ClusterFacts
+from suite.kube import KubeconfigError, KubeError
+from suite.preflight import ClusterError, ClusterFacts, connect
 from suite.providers import provider_classes
 from suite.session import (
     RUN_ID_INPUT,
@@ -41,6 +41,8 @@ E2E_DOC = (
 _SWEPT_KEY = pytest.StashKey[list[str]]()
 _REPORTS_KEY = pytest.StashKey[list[str]]()
 _PREVIOUS_SIGTERM = pytest.StashKey[Any]()
+#: The final sweep gives up quickly on an unreachable cluster (e.g. after a second Ctrl-C).
+SWEEP_CONNECT_S = 10.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -158,7 +160,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         )
         return [f"kube-alive: no --cluster given: e2e scenarios need one, so {tail}"]
     lines = [
-        f"kube-alive: --cluster={settings.cluster}: {provider_classes()[settings.cluster].help}",
+        f"kube-alive: --cluster={settings.cluster}: "
+        + provider_classes()[settings.cluster].help.split(";")[0],
         f"kube-alive: run id {state.run_id} (namespaces ka-{state.run_id}-*), "
         f"reports in {settings.report_dir}",
     ]
@@ -261,20 +264,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     log = make_log(config, state)
     cluster_info = state.read_cluster()
     if cluster_info is not None and not state.settings.keep_namespaces:
-        try:
-            kubeconfig = cluster_info.get("kubeconfig")
-            kube = ApiKube.from_kubeconfig(
-                Path(kubeconfig) if kubeconfig else None, cluster_info.get("context")
-            )
-            swept = namespaces.sweep(kube, naming.run_selector(state.run_id), log)
-        except (KubeError, KubeconfigError) as error:
-            log(f"final sweep of run {state.run_id} failed: {error}")
-        else:
-            config.stash[_SWEPT_KEY] = swept
+        config.stash[_SWEPT_KEY] = _final_sweep(state, cluster_info, log)
     if config.option.collectonly:
         return
     written = report.write(state, cluster_info, exitstatus)
     config.stash[_REPORTS_KEY] = [str(path) for path in written]
+
+
+def _final_sweep(
+    state: SessionState, cluster_info: dict[str, Any], log: Callable[[str], None]
+) -> list[str]:
+    """Delete what is left of this run's namespaces; bounded, and never raising."""
+    kubeconfig = Path(cluster_info["kubeconfig"]) if cluster_info.get("kubeconfig") else None
+    if kubeconfig is not None and not kubeconfig.exists():
+        return []  # the provider removed its cluster (and kubeconfig) already
+    try:
+        kube, _ = connect(kubeconfig, cluster_info.get("context"), timeout_s=SWEEP_CONNECT_S)
+        return namespaces.sweep(kube, naming.run_selector(state.run_id), log)
+    except (ClusterError, KubeError, KubeconfigError) as error:
+        log(f"final sweep of run {state.run_id} failed: {error}")
+        return []
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

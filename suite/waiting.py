@@ -339,9 +339,8 @@ def deployment_verdict(
     ready = int(status.get("readyReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
 
-    for pod in pods:
-        if is_terminating(pod):
-            continue
+    live_pods = [pod for pod in pods if not is_terminating(pod)]
+    for pod in live_pods:
         problem = pod_failure(pod, image_hint)
         if problem:
             return Failed(f"{ready}/{desired} ready; {problem}")
@@ -370,7 +369,13 @@ def deployment_verdict(
     if updated != desired or total != desired:
         seen += f", {updated}/{desired} updated, {total} replicas"
     if observed < generation:
-        seen += f", generation {generation} not yet observed (controller at {observed})"
+        seen += (
+            f", generation {generation} not yet observed by the deployment controller (at "
+            f"{observed}): is kube-controller-manager running?"
+        )
+    unscheduled = [name_of(pod) for pod in live_pods if not (pod.get("spec") or {}).get("nodeName")]
+    if unscheduled:
+        seen += f", {len(unscheduled)} pod(s) not scheduled on a node (is kube-scheduler running?)"
     return Pending(seen)
 
 

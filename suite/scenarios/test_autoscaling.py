@@ -71,12 +71,20 @@ def _replicas(state: State) -> tuple[int, dict[str, Any] | None]:
 def _describe(sample: dict[str, Any] | None) -> str:
     if sample is None:
         return "no HPA"
+    if not sample["conditions"]:
+        return (
+            "the HPA has no status at all: is kube-controller-manager (its horizontal-pod-"
+            "autoscaler controller) running?"
+        )
     conditions = ", ".join(f"{k}={v}" for k, v in sorted(sample["conditions"].items()))
-    return (
+    text = (
         f"HPA current={sample['current_replicas']} desired={sample['desired_replicas']}, "
-        f"CPU {sample['cpu_utilization']}% of request (target {sample['target_utilization']}%)"
-        + (f", {conditions}" if conditions else "")
+        f"CPU {sample['cpu_utilization']}% of request (target {sample['target_utilization']}%), "
+        f"{conditions}"
     )
+    if sample["conditions"].get("ScalingActive", "").startswith("False/FailedGetResourceMetric"):
+        text += " (the HPA cannot read CPU: is metrics-server running and scraping?)"
+    return text
 
 
 def _sources(namespace: str) -> list[Source]:

@@ -225,7 +225,9 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
         f"{len(outside)} requests through Service {APP} failed outside the window in which the "
         f"sick pod was leaving the endpoints (infection + {allowed_until - infect_wall:.1f}s), "
         f"first at +{outside[0].start - infect_wall:.1f}s: {outside[0].error or outside[0].status}"
-        f" ({result.describe()}); the healthy replica {healthy} should have answered them"
+        f" ({result.describe()}); the healthy replica {healthy} should have answered them "
+        "(a sick pod leaves the Service when the EndpointSlice controller in "
+        "kube-controller-manager and kube-proxy act on its readiness)"
     )
     assert gap <= MAX_ANSWER_GAP_S, (
         f"Service {APP} answered nothing for {gap:.1f}s from +{gap_at - infect_wall:.1f}s after "

@@ -42,6 +42,16 @@ def test_deployment_verdict_done_only_when_everything_is_rolled_out():
     unobserved = waiting.deployment_verdict(deployment(generation=2, observed=1), [])
     assert isinstance(unobserved, Pending)
     assert "generation 2 not yet observed" in unobserved.seen
+    assert "is kube-controller-manager running?" in unobserved.seen
+
+
+def test_deployment_verdict_points_at_the_scheduler_when_pods_have_no_node():
+    unscheduled = labelled("app-1", ready=False, phase="Pending")
+    del unscheduled["spec"]["nodeName"]
+    verdict = waiting.deployment_verdict(deployment(ready=3), [labelled("app-0"), unscheduled])
+    assert verdict == Pending(
+        "3/4 ready, 1 pod(s) not scheduled on a node (is kube-scheduler running?)"
+    )
     assert waiting.deployment_verdict(None, []) == Pending("not found")
 
 
