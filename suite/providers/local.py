@@ -83,7 +83,10 @@ class LocalProvider(Provider):
             self.log("local cluster: already running")
             return
         self.log("local cluster: not running, starting it (python -m localcluster up)")
-        self.api.up(self.log)
+        try:
+            self.api.up(self.log)
+        except Exception as error:  # localcluster's own errors say what is wrong; keep them
+            raise ProviderError(f"the local cluster did not start: {error}") from error
         self.created = True
 
     def kubeconfig(self) -> Access:
@@ -92,7 +95,10 @@ class LocalProvider(Provider):
 
     def make_images_available(self, refs: Sequence[str]) -> None:
         """Build (cached) and import the images into the node's containerd."""
-        self.api.load_images(list(refs), self.log)
+        try:
+            self.api.load_images(list(refs), self.log)
+        except Exception as error:
+            raise ProviderError(f"the workload images could not be loaded: {error}") from error
 
     def image_architectures(self) -> set[str] | None:
         """Images are built on this machine, for its architecture."""

@@ -219,3 +219,15 @@ def test_run_command_reports_the_failure():
         run_command(["definitely-not-a-command-kube-alive"], timeout_s=5)
     with pytest.raises(ProviderError, match="took longer than"):
         run_command([sys.executable, "-c", "import time; time.sleep(5)"], timeout_s=0.2)
+
+
+def test_local_cluster_errors_become_provider_errors(monkeypatch):
+    fake = FakeLocalCluster(healthy=False)
+
+    def broken_up(log):
+        raise RuntimeError("buildah not found: run localcluster/setup.sh")
+
+    fake.up = broken_up
+    monkeypatch.setitem(sys.modules, "localcluster.api", fake)
+    with pytest.raises(ProviderError, match="did not start: buildah not found"):
+        local.LocalProvider(ProviderOptions(), lambda m: None).prepare()
