@@ -3,8 +3,9 @@ usable (nodes Ready, architectures, permission to create namespaces), is there a
 
 from __future__ import annotations
 
-import concurrent.futures
 import platform
+import queue
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -95,24 +96,27 @@ def connect(
     shown_context = context or ApiKube.current_context(kubeconfig) or "(current)"
     shown_config = str(kubeconfig) if kubeconfig else "$KUBECONFIG or ~/.kube/config"
     per_try = (min(5.0, timeout_s / 3), min(8.0, timeout_s / 2))
-    # The thread bounds the total time even if DNS, TLS or an exec credential plugin hangs.
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="connect")
-    future = pool.submit(kube.request, "GET", "/version", timeout=per_try)
+    answers: queue.Queue[Any] = queue.Queue()
+
+    def ask() -> None:
+        try:
+            answers.put(kube.request("GET", "/version", timeout=per_try))
+        except Exception as error:
+            answers.put(error)
+
+    # A daemon thread bounds the total time even if DNS, TLS or an exec credential plugin hangs,
+    # and does not hold up the interpreter's exit if it does.
+    threading.Thread(target=ask, name="connect", daemon=True).start()
+    where = f"the API server {kube.host} (context {shown_context}, kubeconfig {shown_config})"
     try:
-        version = future.result(timeout=timeout_s)
-    except concurrent.futures.TimeoutError:
-        raise ClusterError(
-            f"cannot reach the API server {kube.host} (context {shown_context}, kubeconfig "
-            f"{shown_config}): no answer within {timeout_s:.0f}s"
-        ) from None
-    except KubeError as error:
-        raise ClusterError(
-            f"cannot reach the API server {kube.host} (context {shown_context}, kubeconfig "
-            f"{shown_config}): {error}"
-        ) from error
-    finally:
-        pool.shutdown(wait=False)
-    return kube, dict(version)
+        answer = answers.get(timeout=timeout_s)
+    except queue.Empty:
+        raise ClusterError(f"cannot reach {where}: no answer within {timeout_s:.0f}s") from None
+    if isinstance(answer, KubeError):
+        raise ClusterError(f"cannot reach {where}: {answer}") from answer
+    if isinstance(answer, Exception):
+        raise answer
+    return kube, dict(answer)
 
 
 def node_facts(nodes: Iterable[Mapping[str, Any]]) -> list[NodeFact]:

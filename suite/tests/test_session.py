@@ -241,3 +241,32 @@ def test_report_document_and_html():
     assert "400 sent, 400 answered, 0 failed" in html
     assert "<script" not in html
     assert "http://" not in html.replace("http://getip/", "")
+
+
+def test_connect_to_a_server_that_never_answers_is_bounded(tmp_path):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete in the kernel; nobody ever answers
+    port = silent.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        f"""
+apiVersion: v1
+kind: Config
+clusters: [{{name: s, cluster: {{server: "http://127.0.0.1:{port}"}}}}]
+users: [{{name: me, user: {{token: t}}}}]
+contexts: [{{name: s, context: {{cluster: s, user: me}}}}]
+current-context: s
+"""
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(
+            ClusterError, match=f"cannot reach the API server http://127.0.0.1:{port}"
+        ):
+            connect(kubeconfig, None, timeout_s=2)
+    finally:
+        silent.close()
+    assert time.monotonic() - started < 4
