@@ -60,7 +60,7 @@ COMPONENTS: tuple[Component, ...] = (
         K8S_BINARIES,
         _k8s_ldflags(config.KUBERNETES_VERSION),
     ),
-    Component("etcd", config.ETCD_VERSION, ("tool",), ("v3",)),
+    Component("etcd", config.ETCD_VERSION, ("tool",), ("server",)),
     Component(
         "metrics-server",
         config.METRICS_SERVER_VERSION,
@@ -74,7 +74,7 @@ COMPONENTS: tuple[Component, ...] = (
 # Binary names the rest of the package uses, mapped to (component, file in its build folder).
 BINARY_SOURCES: dict[str, tuple[str, str]] = {
     **{b: ("kubernetes", b) for b in K8S_BINARIES},
-    "etcd": ("etcd", "v3"),
+    "etcd": ("etcd", "server"),
     "metrics-server": ("metrics-server", "metrics-server"),
     "coredns": ("coredns", "coredns"),
 }

@@ -91,7 +91,7 @@ def _check_networks() -> None:
     routes = run(["ip", "-4", "-o", "route", "show"]).stdout.splitlines()
     for route in routes:
         dest, _, rest = route.partition(" ")
-        if dest == "default" or config.DUMMY_IFACE in rest or config.BRIDGE_IFACE in rest:
+        if dest == "default" or config.NODE_IFACE in rest or config.BRIDGE_IFACE in rest:
             continue
         net = ipaddress.ip_network(dest, strict=False)
         for mine in ours:
@@ -103,13 +103,15 @@ def _check_networks() -> None:
 
 
 def _setup_network() -> None:
-    if run(["ip", "link", "show", config.DUMMY_IFACE], check=False).returncode != 0:
-        run(["ip", "link", "add", config.DUMMY_IFACE, "type", "dummy"])
-    run(["ip", "addr", "replace", f"{config.NODE_IP}/32", "dev", config.DUMMY_IFACE])
-    run(["ip", "link", "set", config.DUMMY_IFACE, "up"])
-    # A packet to a service address that kube-proxy has not rewritten ends on the dummy interface,
+    if run(["ip", "link", "show", config.NODE_IFACE], check=False).returncode != 0:
+        # A bridge without ports: like a dummy interface (which this kernel lacks), it holds an
+        # address and swallows what is routed to it.
+        run(["ip", "link", "add", config.NODE_IFACE, "type", "bridge"])
+    run(["ip", "addr", "replace", f"{config.NODE_IP}/32", "dev", config.NODE_IFACE])
+    run(["ip", "link", "set", config.NODE_IFACE, "up"])
+    # A packet to a service address that kube-proxy has not rewritten ends on that portless bridge,
     # which drops it, instead of following the default route off the machine.
-    run(["ip", "route", "replace", config.SERVICE_CIDR, "dev", config.DUMMY_IFACE])
+    run(["ip", "route", "replace", config.SERVICE_CIDR, "dev", config.NODE_IFACE])
     for key, value in (
         ("net/ipv4/ip_forward", "1"),
         ("net/bridge/bridge-nf-call-iptables", "1"),
@@ -307,7 +309,7 @@ def leftovers(paths: config.Paths) -> list[str]:
     for table in ("filter", "nat", "mangle"):
         save = run(["iptables-save", "-t", table], check=False).stdout
         found += [f"iptables {table} chain {c}" for c in re.findall(r"^:(KUBE-\S+)", save, re.M)]
-    for iface in (config.BRIDGE_IFACE, config.DUMMY_IFACE):
+    for iface in (config.BRIDGE_IFACE, config.NODE_IFACE):
         if run(["ip", "link", "show", iface], check=False).returncode == 0:
             found.append(f"interface {iface}")
     found += [f"netns {n}" for n in _network_namespaces()]
@@ -351,7 +353,7 @@ def down(paths: config.Paths, log: Log) -> bool:
         log(f"unmounted {unmounted} mounts under {paths.state}")
     _remove_cgroups()
     _iptables_cleanup(paths)
-    for iface in (config.BRIDGE_IFACE, config.DUMMY_IFACE):
+    for iface in (config.BRIDGE_IFACE, config.NODE_IFACE):
         run(["ip", "link", "delete", iface], check=False)
     if paths.state.exists():
         shutil.rmtree(paths.state, ignore_errors=True)

@@ -1,9 +1,10 @@
 """Every number and path that defines the local cluster, in one place.
 
-The addresses are chosen so that all traffic stays on this machine: the node address lives on a
-dummy interface, the service range is routed to that same dummy interface (a packet kube-proxy has
-not rewritten is dropped there instead of leaving through the default route), and pods sit on a
-bridge of their own whose traffic may not be forwarded anywhere else.
+The addresses are chosen so that all traffic stays on this machine: the node address lives on an
+interface of its own (`kalive0`, a bridge without ports: this kernel has no dummy driver), the
+service range is routed to that same interface (a packet kube-proxy has not rewritten goes nowhere
+there instead of leaving through the default route), and pods sit on a bridge of their own whose
+traffic may not be forwarded anywhere else.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ DEBIAN_SUITE = "bookworm"
 
 NODE_NAME = "kube-alive"
 NODE_IP = "10.240.0.1"
-DUMMY_IFACE = "kalive0"
+NODE_IFACE = "kalive0"
 BRIDGE_IFACE = "ka-cni0"
 POD_CIDR = "10.244.0.0/16"
 NODE_POD_CIDR = "10.244.0.0/24"
