@@ -1,12 +1,9 @@
-"""frontend: the page, the proxies (one new upstream connection each), and the pod list."""
+"""frontend: the page, the proxies and actions (one new upstream connection each), the roll, the
+live state and its Server-Sent Events stream, with a fake API (no cluster)."""
 
 from __future__ import annotations
 
-import io
 import json
-import ssl
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +11,16 @@ import flask
 import pytest
 
 from workloads import frontend
-from workloads.tests.conftest import LocalServer
+from workloads.tests.conftest import LocalServer, wait_until
 
 UPSTREAMS = ("GETIP_URL", "HEALTHCHECK_URL", "CPUHOG_URL", "INCVER_URL")
+
+
+def page_client(app: flask.Flask) -> flask.testing.FlaskClient:
+    """A client that acts like the page: every request carries the X-Kube-Alive header."""
+    client = app.test_client()
+    client.environ_base["HTTP_X_KUBE_ALIVE"] = "1"
+    return client
 
 
 @pytest.fixture
@@ -26,14 +30,14 @@ def upstream_client(
     """A frontend whose every upstream is the local server."""
     for name in UPSTREAMS:
         monkeypatch.setenv(name, local_server.url)
-    return frontend.create_app().test_client()
+    return page_client(frontend.create_app())
 
 
 @pytest.fixture
 def refused_client(refused_url: str, monkeypatch: pytest.MonkeyPatch) -> flask.testing.FlaskClient:
     for name in UPSTREAMS:
         monkeypatch.setenv(name, refused_url)
-    return frontend.create_app().test_client()
+    return page_client(frontend.create_app())
 
 
 def test_the_page_is_html_with_a_strict_policy_and_escaped_identity(
@@ -175,179 +179,408 @@ def test_a_non_http_upstream_url_is_a_502(monkeypatch: pytest.MonkeyPatch) -> No
     assert response.status_code == 502
 
 
-# The pod list.
-
-POD_LIST = {
-    "kind": "PodList",
-    "items": [
-        {
-            "metadata": {
-                "name": "incver-abc",
-                "labels": {"app.kubernetes.io/name": "incver"},
-            },
-            "spec": {
-                "nodeName": "node-a",
-                "containers": [{"image": "localhost/kube-alive/workloads:v2"}],
-            },
-            "status": {
-                "phase": "Running",
-                "podIP": "10.0.0.7",
-                "conditions": [{"type": "Ready", "status": "True"}],
-                "containerStatuses": [{"restartCount": 2}],
-            },
-        },
-        {
-            "metadata": {
-                "name": "getip-xyz",
-                "labels": {"app.kubernetes.io/name": "getip", "app.kubernetes.io/version": "v1"},
-                "deletionTimestamp": "2025-01-01T00:00:00Z",
-            },
-            "spec": {"containers": [{"image": "localhost:5000/kube-alive/workloads"}]},
-            "status": {"phase": "Pending"},
-        },
-    ],
-}
+def test_a_post_without_the_page_header_is_refused(
+    local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in UPSTREAMS:
+        monkeypatch.setenv(name, local_server.url)
+    client = frontend.create_app().test_client()
+    for path in ("/healthcheck/kill", "/api/getip/send", "/api/incver/roll", "/api/cpuhog/load"):
+        response = client.post(path)
+        assert response.status_code == 403, path
+        assert "X-Kube-Alive" in response.json["reason"]  # type: ignore[index]
+    assert local_server.requests == []
 
 
-@pytest.fixture
-def service_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "token").write_text("the-token\n")
-    (tmp_path / "namespace").write_text("kube-alive-test")
-    (tmp_path / "ca.crt").write_text("not read in these tests")
-    monkeypatch.setenv("SERVICE_ACCOUNT_DIR", str(tmp_path))
-    return tmp_path
+def test_the_page_has_a_panel_per_experiment_and_sets_cluster_data_as_text_only() -> None:
+    html = frontend.create_app().test_client().get("/").get_data(as_text=True)
+    for app in frontend.EXPERIMENTS:
+        assert f'id="panel-{app}"' in html
+    assert "innerHTML" not in html
+    assert "insertAdjacentHTML" not in html
+    assert "document.write" not in html
+    assert 'new EventSource("api/stream")' in html  # relative: works behind any path prefix
+
+
+# Actions through the Services.
+
+
+def test_send_counts_the_answers_per_pod_over_new_connections(
+    upstream_client: flask.testing.FlaskClient, local_server: LocalServer
+) -> None:
+    response = upstream_client.post("/api/getip/send?count=50")
+    assert response.status_code == 200
+    run = response.json["run"]  # type: ignore[index]
+    assert (run["sent"], run["ok"], run["failed"]) == (50, 50, 0)
+    assert sorted(run["byPod"].values()) == [16, 17, 17]
+    assert len(local_server.connections) == 50
+    assert {path for _, path, _, _ in local_server.requests} == {"/"}
+
+
+@pytest.mark.parametrize("count", ["0", "201", "x"])
+def test_send_is_bounded(upstream_client: flask.testing.FlaskClient, count: str) -> None:
+    assert upstream_client.post(f"/api/getip/send?count={count}").status_code == 400
+
+
+def test_send_with_the_service_down_counts_failures(
+    refused_client: flask.testing.FlaskClient,
+) -> None:
+    run = refused_client.post("/api/getip/send?count=5").json["run"]  # type: ignore[index]
+    assert (run["sent"], run["ok"], run["failed"]) == (5, 0, 5)
+    assert "ConnectionRefusedError" in run["lastError"]
+
+
+def test_the_cpuhog_load_starts_bounded_and_stops_on_request(
+    upstream_client: flask.testing.FlaskClient, local_server: LocalServer
+) -> None:
+    started = upstream_client.post("/api/cpuhog/load")
+    assert started.status_code == 200
+    run = started.json["run"]  # type: ignore[index]
+    assert run["limits"] == {
+        "count": frontend.LOAD_BOUNDS.count,
+        "duration_s": frontend.LOAD_BOUNDS.duration_s,
+        "concurrency": frontend.LOAD_BOUNDS.concurrency,
+    }
+    assert wait_until(lambda: len(local_server.requests) >= 2)
+    stopped = upstream_client.post("/api/cpuhog/load/stop")
+    assert stopped.status_code == 200
+    live = live_of(upstream_client)
+    assert live.load.run is not None
+    assert live.load.run.join(10)
+    assert {path for _, path, _, _ in local_server.requests} == {f"/?ms={frontend.LOAD_BURN_MS}"}
+    assert live.load.to_json()["stoppedBecause"] == "stopped"  # type: ignore[index]
+
+
+# The live state, with a fake API.
+
+
+def pod(name: str, app: str, **status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": app}},
+        "spec": {"containers": [{"image": "localhost/kube-alive/workloads:v1"}]},
+        "status": status,
+    }
+
+
+DEPLOYMENT = "/apis/apps/v1/namespaces/kube-alive-test/deployments/incver"
 
 
 class FakeApi:
-    """Stands in for urllib.request.urlopen against the in-cluster API."""
+    """Answers GETs from ``answers`` (path -> object or exception); records PATCHes."""
 
-    def __init__(self, body: object = POD_LIST, error: Exception | None = None) -> None:
-        self.body = body
-        self.error = error
-        self.requests: list[urllib.request.Request] = []
-        self.contexts: list[object] = []
+    namespace = "kube-alive-test"
 
-    def __call__(self, request: urllib.request.Request, timeout: float, context: object) -> Any:
-        self.requests.append(request)
-        self.contexts.append(context)
-        if self.error is not None:
-            raise self.error
-        return io.BytesIO(json.dumps(self.body).encode())
+    def __init__(self, answers: dict[str, Any] | None = None) -> None:
+        self.answers = answers or {}
+        self.patches: list[tuple[str, Any, str]] = []
+        self.patch_error: Exception | None = None
+
+    def get(self, path: str, query: Any = None) -> dict[str, Any]:
+        answer = self.answers.get(path, {"metadata": {"resourceVersion": "1"}, "items": []})
+        if isinstance(answer, Exception):
+            raise answer
+        result: dict[str, Any] = answer
+        return result
+
+    def patch(self, path: str, body: Any, content_type: str) -> dict[str, Any]:
+        self.patches.append((path, body, content_type))
+        if self.patch_error is not None:
+            raise self.patch_error
+        return {}
+
+    def watch(self, path: str, query: Any) -> Any:
+        raise AssertionError("the unit tests drive the watches by hand")
+
+
+def live_of(client: flask.testing.FlaskClient) -> frontend.Live:
+    live: frontend.Live = client.application.extensions["kube_alive_live"]
+    return live
 
 
 @pytest.fixture
-def fake_api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
-    api = FakeApi()
-    monkeypatch.setattr(frontend.urllib.request, "urlopen", api)
-    monkeypatch.setattr(
-        frontend.ssl, "create_default_context", lambda cafile: ("context-for", cafile)
-    )
-    return api
+def fake_api() -> FakeApi:
+    return FakeApi(
+        {
+            "/api/v1/namespaces/kube-alive-test/pods": {
+                "metadata": {"resourceVersion": "10"},
+                "items": [
+                    pod("getip-a", "getip", phase="Running"),
+                    pod("healthcheck-a", "healthcheck", phase="Pending"),
+                    pod("frontend-a", "frontend", phase="Running"),
+                    pod("<b>x</b>", "incver", phase="Running"),
+                ],
+            },
+            DEPLOYMENT: {
+                "spec": {"template": {"spec": {"containers": [
+                    {"name": "incver", "image": "localhost/kube-alive/workloads:v1"}]}}}
+            },
+        }
+    )  # fmt: skip
 
 
-def test_pods_lists_the_namespace_with_the_service_account_token(
-    service_account: Path, fake_api: FakeApi
+@pytest.fixture
+def live_client(
+    fake_api: FakeApi, local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> flask.testing.FlaskClient:
+    """A frontend on the fake API (watches driven by hand) whose upstreams are the local server."""
+    for name in UPSTREAMS:
+        monkeypatch.setenv(name, local_server.url)
+    client = page_client(frontend.create_app(connect=lambda: fake_api, start_threads=False))
+    live = live_of(client)
+    assert live.ensure_started() is fake_api
+    yield client
+    live.stop()
+
+
+def test_the_state_groups_the_watched_pods_by_experiment(
+    live_client: flask.testing.FlaskClient,
 ) -> None:
-    response = frontend.create_app().test_client().get("/api/pods")
-    assert response.status_code == 200
-    body = response.json
-    assert body is not None
-    assert body["namespace"] == "kube-alive-test"
-    assert body["pod"] == "test-pod-0"
-    assert body["pods"] == [
-        {
-            "name": "getip-xyz",
-            "app": "getip",
-            "phase": "Pending",
-            "ready": False,
-            "restarts": 0,
-            "node": None,
-            "ip": None,
-            "version": "v1",
-            "deleting": True,
-        },
-        {
-            "name": "incver-abc",
-            "app": "incver",
-            "phase": "Running",
-            "ready": True,
-            "restarts": 2,
-            "node": "node-a",
-            "ip": "10.0.0.7",
-            "version": "v2",
-            "deleting": False,
-        },
-    ]
-    (request,) = fake_api.requests
+    live = live_of(live_client)
+    assert live.pods is not None
+    live.pods.list()
+    state = live_client.get("/api/state").json["state"]  # type: ignore[index]
+    assert state["namespace"] == "kube-alive-test"
+    assert state["frontend"] == {"pod": "test-pod-0", "version": "v9"}
+    experiments = state["experiments"]
+    assert set(experiments) == set(frontend.EXPERIMENTS)
+    assert [p["name"] for p in experiments["getip"]["pods"]] == ["getip-a"]
+    assert [p["status"] for p in experiments["healthcheck"]["pods"]] == ["Pending"]
+    assert [p["name"] for p in experiments["incver"]["pods"]] == ["<b>x</b>"]
+    assert experiments["cpuhog"] == {"pods": [], "hpa": None, "load": None}
+    assert [p["name"] for p in state["others"]] == ["frontend-a"]
+    assert state["api"]["pods"]["resourceVersion"] == "10"
+    assert state["api"]["pods"]["synced"] is True
+
+
+def test_the_hpa_is_watched_by_name_only(live_client: flask.testing.FlaskClient) -> None:
+    live = live_of(live_client)
+    assert live.hpa is not None
+    assert live.hpa.field_selector == "metadata.name=cpuhog"
     assert (
-        request.full_url == "https://kubernetes.default.svc/api/v1/namespaces/kube-alive-test/pods"
+        live.hpa.path == "/apis/autoscaling/v2/namespaces/kube-alive-test/horizontalpodautoscalers"
     )
-    assert request.get_header("Authorization") == "Bearer the-token"
-    assert fake_api.contexts == [("context-for", str(service_account / "ca.crt"))]
 
 
-def test_the_token_is_read_again_for_every_request(
-    service_account: Path, fake_api: FakeApi
-) -> None:
-    client = frontend.create_app().test_client()
-    client.get("/api/pods")
-    (service_account / "token").write_text("rotated")
-    client.get("/api/pods")
-    assert [r.get_header("Authorization") for r in fake_api.requests] == [
-        "Bearer the-token",
-        "Bearer rotated",
-    ]
-
-
-@pytest.mark.parametrize(
-    ("error", "reason"),
-    [
-        (
-            urllib.error.HTTPError("u", 403, "Forbidden", {}, None),  # type: ignore[arg-type]
-            "answered 403",
-        ),
-        (ConnectionRefusedError(111, "refused"), "ConnectionRefusedError"),
-        (ssl.SSLError("bad cert"), "SSLError"),
-    ],
-)
-def test_an_api_failure_is_a_json_502(
-    service_account: Path,
-    fake_api: FakeApi,
-    error: Exception,
-    reason: str,
-) -> None:
-    fake_api.error = error
-    response = frontend.create_app().test_client().get("/api/pods")
-    assert response.status_code == 502
-    assert response.json is not None
-    assert reason in response.json["reason"]
-
-
-def test_outside_a_cluster_the_pod_list_says_why_it_cannot_work(
+def test_outside_a_cluster_the_state_says_why_the_api_cannot_be_reached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SERVICE_ACCOUNT_DIR", str(tmp_path / "missing"))
-    response = frontend.create_app().test_client().get("/api/pods")
+    client = page_client(frontend.create_app())
+    state = client.get("/api/state").json["state"]  # type: ignore[index]
+    assert "no ServiceAccount" in state["api"]["error"]
+    assert state["experiments"]["getip"]["pods"] == []
+    response = client.post("/api/incver/roll")
     assert response.status_code == 502
-    assert response.json is not None
-    assert "no ServiceAccount credentials" in response.json["reason"]
+    assert "no ServiceAccount" in response.json["reason"]  # type: ignore[index]
 
 
-def test_a_strange_namespace_file_is_refused(service_account: Path, fake_api: FakeApi) -> None:
-    (service_account / "namespace").write_text("../../secrets")
-    response = frontend.create_app().test_client().get("/api/pods")
-    assert response.status_code == 502
-    assert fake_api.requests == []
+# The roll.
+
+
+@pytest.mark.parametrize(("before", "after"), [("v1", "v2"), ("v2", "v1")])
+def test_roll_moves_the_incver_image_to_the_next_tag_with_a_guarded_json_patch(
+    live_client: flask.testing.FlaskClient,
+    fake_api: FakeApi,
+    local_server: LocalServer,
+    before: str,
+    after: str,
+) -> None:
+    image = f"registry.local:5000/kube-alive/workloads:{before}"
+    fake_api.answers[DEPLOYMENT] = {
+        "spec": {"template": {"spec": {"containers": [{"image": image}]}}}
+    }
+    response = live_client.post("/api/incver/roll")
+    assert response.status_code == 200
+    rolled = response.json["roll"]  # type: ignore[index]
+    assert (rolled["from"], rolled["to"]) == (before, after)
+    new_image = f"registry.local:5000/kube-alive/workloads:{after}"
+    pointer = "/spec/template/spec/containers/0/image"
+    assert fake_api.patches == [
+        (
+            DEPLOYMENT,
+            [
+                {"op": "test", "path": pointer, "value": image},
+                {"op": "replace", "path": pointer, "value": new_image},
+            ],
+            "application/json-patch+json",
+        )
+    ]
+    # Traffic through the incver Service starts with the roll, to count failed requests.
+    live = live_of(live_client)
+    assert wait_until(lambda: ("GET", "/version") in [r[:2] for r in local_server.requests])
+    assert live_client.post("/api/incver/traffic/stop").status_code == 200
+    assert live.roll_traffic.run is not None
+    assert live.roll_traffic.run.join(10)
+    state = live_client.get("/api/state").json["state"]  # type: ignore[index]
+    assert state["experiments"]["incver"]["roll"]["to"] == after
+    assert state["experiments"]["incver"]["traffic"]["failed"] == 0
 
 
 @pytest.mark.parametrize(
-    ("image", "tag"),
+    "image",
+    ["localhost/kube-alive/workloads:latest", "localhost/kube-alive/workloads",
+     "localhost/kube-alive/workloads:v1@sha256:0123"],
+)  # fmt: skip
+def test_roll_refuses_an_image_it_cannot_move(
+    live_client: flask.testing.FlaskClient, fake_api: FakeApi, image: str
+) -> None:
+    fake_api.answers[DEPLOYMENT] = {
+        "spec": {"template": {"spec": {"containers": [{"image": image}]}}}
+    }
+    response = live_client.post("/api/incver/roll")
+    assert response.status_code == 409
+    assert fake_api.patches == []
+
+
+@pytest.mark.parametrize(
+    ("get_error", "patch_error", "status", "reason"),
     [
-        ("localhost/kube-alive/workloads:v1", "v1"),
-        ("localhost:5000/kube-alive/workloads", None),
-        ("localhost:5000/kube-alive/workloads:v2@sha256:abc", "v2"),
-        ("workloads", None),
+        (frontend.kube.ApiError(404, "not found"), None, 404, "no Deployment incver"),
+        (frontend.kube.ApiError(403, "deployments is forbidden"), None, 502, "forbidden"),
+        (None, frontend.kube.ApiError(422, "test operation failed"), 409, "changed meanwhile"),
+        (None, frontend.kube.ApiError(403, "deployments is forbidden"), 502, "forbidden"),
     ],
 )
-def test_image_tag(image: str, tag: str | None) -> None:
-    assert frontend._image_tag(image) == tag
+def test_roll_failures_say_what_went_wrong(
+    live_client: flask.testing.FlaskClient,
+    fake_api: FakeApi,
+    get_error: Exception | None,
+    patch_error: Exception | None,
+    status: int,
+    reason: str,
+) -> None:
+    if get_error is not None:
+        fake_api.answers[DEPLOYMENT] = get_error
+    fake_api.patch_error = patch_error
+    response = live_client.post("/api/incver/roll")
+    assert response.status_code == status
+    assert reason in response.json["reason"]  # type: ignore[index]
+    assert live_of(live_client).roll_traffic.run is None
+
+
+# Server-Sent Events.
+
+
+def parse_events(text: str) -> list[dict[str, Any]]:
+    """Split an SSE body into events ({field: value}; data lines joined)."""
+    events = []
+    for block in text.split("\n\n"):
+        if not block:
+            continue
+        fields: dict[str, Any] = {}
+        for line in block.split("\n"):
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            fields[name] = fields[name] + "\n" + value if name in fields else value
+        events.append(fields)
+    return events
+
+
+def test_an_sse_event_is_one_data_line_whatever_the_data_holds() -> None:
+    text = frontend.sse_event("state", {"name": "a\nb\r\nc", "n": 1}, event_id=7)
+    assert text.endswith("\n\n")
+    assert text.count("\n") == 4
+    (event,) = parse_events(text)
+    assert event["event"] == "state"
+    assert event["id"] == "7"
+    assert json.loads(event["data"]) == {"name": "a\nb\r\nc", "n": 1}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def pause(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeHub(frontend.Hub):
+    """A hub whose waits take no real time: each wait either sees the next scripted change or
+    times out at once (moving the fake clock on)."""
+
+    def __init__(self, clock: Clock, changes_at: list[float]) -> None:
+        super().__init__()
+        self.clock = clock
+        self.changes_at = changes_at
+
+    def wait(self, seen: int, timeout_s: float) -> bool:
+        if self.changes_at and self.changes_at[0] <= self.clock.now + timeout_s:
+            self.clock.now = max(self.clock.now, self.changes_at.pop(0))
+            self.version += 1
+            return True
+        self.clock.now += timeout_s
+        return False
+
+
+def test_the_stream_sends_the_state_after_each_change_and_keeps_alive_in_between() -> None:
+    clock = Clock()
+    hub = FakeHub(clock, changes_at=[5.0, 40.0])
+    states = iter(range(100))
+    body = list(
+        frontend.event_stream(
+            hub,
+            lambda: {"state": next(states)},
+            heartbeat_s=15,
+            max_s=60,
+            min_interval_s=0.2,
+            clock=clock,
+            pause=clock.pause,
+        )
+    )
+    assert body[0] == f"retry: {frontend.RECONNECT_MS}\n\n"
+    kinds = ["state" if chunk.startswith("event: state") else chunk.strip() for chunk in body[1:]]
+    # At 0 s; the change at 5 s; quiet at 20 s and 35 s; the change at 40 s; quiet at 55 s and
+    # the end at 60 s.
+    alive = ": keep-alive"
+    assert kinds == ["state", "state", alive, alive, "state", alive, alive]
+    assert [json.loads(parse_events(c)[0]["data"]) for c in body if "state" in c] == [
+        {"state": 0},
+        {"state": 1},
+        {"state": 2},
+    ]
+    assert clock.now == pytest.approx(60.0, abs=0.5)
+
+
+def test_the_stream_route_streams_state_events_as_the_watch_changes(
+    live_client: flask.testing.FlaskClient,
+) -> None:
+    live = live_of(live_client)
+    response = live_client.get("/api/stream", buffered=False)
+    try:
+        assert response.status_code == 200
+        assert response.mimetype == "text/event-stream"
+        assert response.headers["Cache-Control"] == "no-cache"
+        assert response.headers["X-Accel-Buffering"] == "no"
+        chunks = iter(response.response)
+        assert next(chunks) == f"retry: {frontend.RECONNECT_MS}\n\n".encode()
+        first = json.loads(parse_events(next(chunks).decode())[0]["data"])
+        assert first["experiments"]["getip"]["pods"] == []
+        assert live.pods is not None
+        live.pods.list()  # bumps the hub
+        second = json.loads(parse_events(next(chunks).decode())[0]["data"])
+        assert [p["name"] for p in second["experiments"]["getip"]["pods"]] == ["getip-a"]
+        assert live.streams == 1
+    finally:
+        response.close()
+    assert live.streams == 0
+
+
+def test_the_number_of_streams_is_bounded(live_client: flask.testing.FlaskClient) -> None:
+    open_streams = [
+        live_client.get("/api/stream", buffered=False) for _ in range(frontend.MAX_STREAMS)
+    ]
+    try:
+        assert all(r.status_code == 200 for r in open_streams)
+        refused = live_client.get("/api/stream", buffered=False)
+        assert refused.status_code == 503
+        assert "at most" in refused.json["reason"]  # type: ignore[index]
+        open_streams.pop().close()
+        again = live_client.get("/api/stream", buffered=False)
+        assert again.status_code == 200
+        open_streams.append(again)
+    finally:
+        for response in open_streams:
+            response.close()
