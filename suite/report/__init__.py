@@ -1,10 +1,17 @@
-"""report.json (the raw recordings and figures, for tools) and a simple, self-contained
-report.html, written once per run by the controller (or the only process)."""
+"""report.json (the raw recordings and figures, for tools) and report.html (the demo: one
+self-contained page that shows each behaviour happening, with the figures that prove it), written
+once per run by the controller (or the only process).
+
+The page is rendered from the report.json document alone (`render_html`), so it can be rebuilt
+from a saved report.json, and tested without a cluster. Layers: `data` reads recordings, `svg`
+and `charts` draw, `views` decides what the page says, the template lays it out.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+import traceback
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,9 +19,11 @@ from typing import Any
 
 import jinja2
 
+from suite.report import views
 from suite.session import SessionState, TestOutcome
 
 TEMPLATE = "report.html.j2"
+FALLBACK_TEMPLATE = "fallback.html.j2"
 SCHEMA_VERSION = 1
 
 
@@ -62,18 +71,32 @@ def build(
     }
 
 
-def render_html(document: Mapping[str, Any]) -> str:
-    """report.html from the report.json document (no external resources)."""
-    environment = jinja2.Environment(
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
         loader=jinja2.PackageLoader("suite.report", "."),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["when"] = lambda epoch: time.strftime(
-        "%Y-%m-%d %H:%M:%S", time.localtime(float(epoch))
-    )
-    return environment.get_template(TEMPLATE).render(report=document)
+
+
+def render_html(document: Mapping[str, Any]) -> str:
+    """report.html from the report.json document: styles and charts inline, nothing fetched."""
+    return _environment().get_template(TEMPLATE).render(page=views.page(document))
+
+
+def render_html_or_fallback(document: Mapping[str, Any]) -> str:
+    """render_html, or (should a recording hold something the page cannot draw) a plain page
+    that says so, with the error, the outcomes and where the data is: the run's results are
+    never lost to a drawing bug."""
+    try:
+        return render_html(document)
+    except Exception:
+        return (
+            _environment()
+            .get_template(FALLBACK_TEMPLATE)
+            .render(report=document, error=traceback.format_exc())
+        )
 
 
 def write(state: SessionState, cluster: Mapping[str, Any] | None, exitstatus: int) -> list[Path]:
@@ -92,5 +115,5 @@ def write(state: SessionState, cluster: Mapping[str, Any] | None, exitstatus: in
     json_path = directory / "report.json"
     json_path.write_text(json.dumps(document, default=str, indent=1))
     html_path = directory / "report.html"
-    html_path.write_text(render_html(document))
+    html_path.write_text(render_html_or_fallback(document))
     return [json_path, html_path]

@@ -1,0 +1,1 @@
+"""Recorded-looking runs for the report tests (made in code, so they stay small and honest)."""

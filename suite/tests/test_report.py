@@ -1,0 +1,404 @@
+"""report.html rendered from recorded-looking runs (suite/tests/data/runs.py), no cluster: its
+structure, its headlines, escaping, size, and that it needs nothing from the network."""
+
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from suite import report
+from suite.report import charts, data, svg, views
+from suite.report.__main__ import main as render_main
+from suite.tests.data import runs
+
+BEHAVIOURS = ["load-balancing", "self-healing", "autoscaling", "rolling-update"]
+HOSTILE = "<script>alert(1)</script>"
+THIN = "\u202f"
+
+
+def _render(document):
+    # Through JSON, as the page is drawn from report.json.
+    return report.render_html(json.loads(json.dumps(document, default=str)))
+
+
+@pytest.fixture(scope="module")
+def full():
+    return runs.full_run()
+
+
+@pytest.fixture(scope="module")
+def html(full):
+    return _render(full)
+
+
+@pytest.fixture(scope="module")
+def failing_html():
+    return _render(runs.full_run(failing_rollout=True, skip_autoscaling=True))
+
+
+class _Structure(HTMLParser):
+    """Checks nesting and collects elements with their attributes."""
+
+    VOID = frozenset({"meta", "br", "hr", "img", "input", "link", "col", "wbr", "source"})
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack = []
+        self.elements = []
+        self.problems = []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs), [*self.stack]))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs), [*self.stack]))
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"</{tag}> closes {self.stack[-3:]}")
+            if tag in self.stack:
+                while self.stack and self.stack.pop() != tag:
+                    pass
+            return
+        self.stack.pop()
+
+    def find(self, tag, **attrs):
+        return [
+            (a, parents)
+            for t, a, parents in self.elements
+            if t == tag and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())
+        ]
+
+
+def _parse(text):
+    parser = _Structure()
+    parser.feed(text)
+    parser.close()
+    return parser
+
+
+def _section(text, key):
+    start = text.index(f'data-behaviour="{key}"')
+    end = text.find("<section", start)
+    return text[start : end if end > 0 else len(text)]
+
+
+# -- structure -------------------------------------------------------------------------------------
+
+
+def test_page_is_well_formed_with_a_section_chart_and_timeline_per_behaviour(html):
+    page = _parse(html)
+    assert page.problems == []
+    assert page.stack == []
+    sections = page.find("section", **{"class": "behaviour o-passed"})
+    assert [a["data-behaviour"] for a, _ in sections] == BEHAVIOURS
+    for key in BEHAVIOURS:
+        part = _section(html, key)
+        assert part.count('class="chart"') >= 1, key
+        assert part.count('class="timeline"') >= 1, key
+    assert html.count('class="timeline"') == 6  # one per scenario test (self-healing has three)
+    # the interrupt scenario has no recording: no timeline, but it is mentioned
+    assert "interrupted run leaves no test namespace" in html
+
+
+def _figures(document, nodeid):
+    return next(t["figures"] for t in document["tests"] if t["nodeid"] == nodeid)
+
+
+def test_top_says_which_cluster_when_how_long_and_one_line_per_behaviour(full, html):
+    top = html[: html.index('<section class="behaviour')]
+    rolling = _figures(full, runs.ROLL)
+    requests = svg.fmt_number(rolling["requests"])
+    assert THIN in requests
+    assert "local (localcluster, started by this run)" in top
+    assert "v1.34.2" in top
+    assert "ka-node-1 Ready, amd64" in top
+    assert "1 (amd64)" in top
+    assert "2025-11-27 01:00:00 UTC" in top
+    assert re.search(r"took \d+ min \d+ s", top)
+    rows = re.findall(r'<tr class="o-(\w+)">\s*<th scope="row"><a href="#([\w-]+)">', top)
+    assert rows == [("passed", key) for key in BEHAVIOURS]
+    assert "4/4 replicas answered 400 requests, spread p = 0.29" in top
+    assert "restarted 2.7 s after infection (floor 1 s)" in top
+    assert "killed process (exit 1) restarted after 0.9 s" in top
+    assert "deleted pod replaced, Ready after 2.2 s" in top
+    assert "1 \u2192 3 replicas 17 s after load began, back to 1 52 s after it stopped" in top
+    assert f"v1 \u2192 v2 in {rolling['rollout_s']} s, 0 of {requests} requests failed" in top
+    assert "155 other tests" in top
+
+
+def test_self_healing_tests_are_told_in_order_infect_kill_delete(html):
+    part = _section(html, "self-healing")
+    order = [part.index(word) for word in ("Infected pod", "Killed process", "Deleted pod")]
+    assert order == sorted(order)
+
+
+def test_timeline_has_a_lane_per_pod_with_states_restarts_probe_failures_and_marks(full, html):
+    infected = next(t for t in full["tests"] if t["nodeid"] == runs.INFECT)
+    pods = {entry["name"] for entry in infected["recording"]["pods"]}
+    part = _section(html, "self-healing")
+    timeline = part[part.index('class="timeline"') : part.index("</svg>", part.index("timeline"))]
+    for pod in pods:
+        assert f">{pod}<" in timeline
+    for state in ("Pending", "Running, not Ready", "Ready"):
+        assert f">{state}</text>" in timeline
+    assert 'class="restart"' in timeline
+    assert 'class="probe-failure"' in timeline
+    assert "Liveness probe failed: HTTP probe failed with statuscode: 503" in timeline
+    assert timeline.count('class="mark"') == len(infected["recording"]["marks"])
+    assert "traffic: healthcheck" in timeline
+
+
+def test_each_behaviour_has_its_own_chart(full, html):
+    lb = _section(html, "load-balancing")
+    assert "even share: 100" in lb
+    assert lb.count('class="bar"') == 4
+    healing = _section(html, "self-healing")
+    assert "(infected)" in healing
+    assert "failed requests" in healing
+    assert "HTTP 503" in healing
+    scaling = _section(html, "autoscaling")
+    assert "target 50 %" in scaling
+    assert "load through the Service" in scaling
+    assert "max 4" in scaling
+    rolling = _section(html, "rolling-update")
+    assert "answered by version v1" in rolling
+    assert "answered by version v2" in rolling
+    assert "more than 5 pods: beyond 4 replicas + maxSurge 1" in rolling
+    assert "fewer than 4 Ready" in rolling
+    requests = svg.fmt_number(_figures(full, runs.ROLL)["requests"])
+    assert f"none: all {requests} were answered" in rolling
+
+
+def test_readable_without_colour_and_printable(html):
+    # patterns tell fills apart, legends and words name every series and verdict
+    assert html.count("<pattern ") >= 10
+    for key in BEHAVIOURS:
+        part = _section(html, key)
+        assert 'class="legend"' in part, key
+        assert "\u2713 passed" in part
+    assert "@media print" in html
+    assert "break-before: page" in html
+
+
+def test_a_failed_behaviour_shows_its_assertion_logs_and_events_inline(failing_html):
+    page = _parse(failing_html)
+    assert page.problems == []
+    rolling = _section(failing_html, "rolling-update")
+    assert 'data-verdict="failed"' in failing_html
+    assert "\u2717 FAILED" in rolling
+    assert "Why it failed" in rolling
+    assert "AssertionError: 3 of" in rolling
+    assert "kube-alive: events in ka-r1-test-rolling-update" in rolling
+    assert "kube-alive: logs pod/incver-" in rolling
+    assert "Starting gunicorn" in rolling
+    assert "connection refused" in rolling
+    # and the summary line says why
+    top = failing_html[: failing_html.index('<section class="behaviour')]
+    assert '<tr class="o-failed">' in top
+    assert "Failed: 3 of" in top
+
+
+def test_a_skipped_behaviour_says_why_and_how_to_fix_it(failing_html):
+    top = failing_html[: failing_html.index('<section class="behaviour')]
+    assert "\u2013 skipped" in top
+    assert "no metrics API (v1beta1.metrics.k8s.io): install metrics-server" in top
+
+
+def test_a_run_without_cluster_or_scenarios_still_renders():
+    document = report.build(
+        run_id="r0",
+        started=1_764_205_200.0,
+        ended=1_764_205_210.0,
+        exitstatus=0,
+        cluster=None,
+        outcomes={},
+        records={},
+    )
+    text = _render(document)
+    assert _parse(text).problems == []
+    assert "this run used no cluster" in text
+    assert text.count("not part of this run</span></td>") == 4
+
+
+def test_a_scenario_that_failed_before_recording_figures_shows_its_assertion():
+    outcome = runs.TestOutcome(
+        runs.ROLL,
+        "failed",
+        12.0,
+        "    def test_x():\n>       wait()\nE       suite.waiting.WaitFailed: deployment/incver "
+        "in ns: 2/4 ready after 70s; last event: ImagePullBackOff\n\n"
+        "suite/waiting.py:1: WaitFailed",
+    )
+    document = report.build(
+        run_id="r2",
+        started=1.0,
+        ended=20.0,
+        exitstatus=1,
+        cluster=runs.CLUSTER,
+        outcomes={runs.ROLL: outcome},
+        records={},
+    )
+    text = _render(document)
+    assert "suite.waiting.WaitFailed: deployment/incver in ns: 2/4 ready after 70s" in text
+    assert _parse(text).problems == []
+
+
+# -- safety ----------------------------------------------------------------------------------------
+
+
+def test_pod_names_marks_and_log_text_are_escaped():
+    document = runs.full_run(
+        failing_rollout=True, app=f"getip{HOSTILE}", log_text=f"{HOSTILE} & </pre><b>"
+    )
+    text = _render(document)
+    assert "<script" not in text
+    assert "</pre><b>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert _parse(text).problems == []
+    # in the SVG too: a pod lane label and a tooltip
+    lb = _section(text, "load-balancing")
+    assert re.search(r"<text [^>]*>getip&lt;script&gt;alert\(1\)&lt;/script&gt;-", lb)
+
+
+def test_the_page_needs_nothing_from_the_network(html, failing_html):
+    for text in (html, failing_html):
+        assert not re.search(r"""(?:src|href|action)\s*=\s*["']?\s*(?:[a-z]+:)?//""", text, re.I)
+        assert not re.search(r"url\(\s*['\"]?(?!#)", text)
+        assert "@import" not in text
+        for tag in ("<link", "<script", "<img", "<iframe", "<object", "<embed"):
+            assert tag not in text
+        assert "xlink:href" not in text
+        links = re.findall(r'href="([^"]*)"', text)
+        assert links
+        assert all(link.startswith("#") for link in links)
+
+
+def test_size_stays_small_for_a_full_run_and_bounded_for_a_run_that_failed_everywhere():
+    assert len(_render(runs.full_run()).encode()) < 400_000
+    document = runs.full_run(failing_rollout=True)
+    huge_log = "x" * 19_000 + "\n"
+    for test in document["tests"]:
+        if test["recording"] is not None:
+            test["outcome"] = "failed"
+            test["message"] = "E   AssertionError: " + "y" * 30_000
+            test["evidence"] = [[f"kube-alive: logs pod/p{i} -c c", huge_log] for i in range(24)]
+        elif test["outcome"] == "passed":
+            test["outcome"] = "failed"
+            test["message"] = "E   ImportError: " + "z" * 15_000
+    # a crash-looping Deployment: many pods, and a lot of traffic
+    rolling = next(t for t in document["tests"] if t["nodeid"] == runs.ROLL)
+    answers = rolling["probes"][0]["answers"]
+    rolling["probes"][0]["answers"] = answers * 40
+    pods = rolling["recording"]["pods"]
+    for index in range(120):
+        for entry in pods[:6]:
+            copy = json.loads(json.dumps(entry))
+            copy["name"] = f"crash-{index}"
+            if copy["state"]:
+                copy["state"]["name"] = copy["name"]
+            pods.append(copy)
+    size = len(_render(document).encode())
+    assert size < 3_000_000, size
+
+
+def test_render_problems_give_a_plain_page_not_a_lost_report():
+    document = runs.full_run()
+    broken = next(t for t in document["tests"] if t["recording"])
+    broken["recording"] = {"pods": [{"name": "no-time", "state": {}}], "marks": "nonsense"}
+    text = report.render_html_or_fallback(document)
+    assert "The full report could not be drawn" in text
+    assert "Traceback" in text
+    assert runs.LB in text
+
+
+def test_python_m_suite_report_redraws_the_page_from_report_json(tmp_path, capsys):
+    source = tmp_path / "report.json"
+    source.write_text(json.dumps(runs.full_run()))
+    assert render_main([str(source)]) == 0
+    written = tmp_path / "report.html"
+    assert written.read_text().startswith("<!doctype html>")
+    assert "report.html" in capsys.readouterr().out
+    assert render_main([str(source), "-o", str(tmp_path / "other.html")]) == 0
+    assert (tmp_path / "other.html").read_text() == written.read_text()
+
+
+def test_rendering_is_deterministic(full):
+    assert _render(full) == _render(full)
+
+
+# -- the parts -------------------------------------------------------------------------------------
+
+
+def test_lanes_follow_a_pod_through_its_states_and_restarts(full):
+    infected = next(t for t in full["tests"] if t["nodeid"] == runs.INFECT)
+    recording = infected["recording"]
+    sick = data.mark_detail(recording, "infect", "pod")
+    lanes = {lane.name: lane for lane in data.lanes_of(recording, 99.0)}
+    lane = lanes[sick]
+    assert [span.status for span in lane.spans] == [
+        "Pending",
+        "Running",
+        "Ready",
+        "Running",
+        "Ready",
+    ]
+    assert lane.spans[-1].end == 99.0
+    assert len(lane.restarts) == 1
+    assert "Completed (exit 0)" in lane.restarts[0][1]
+    assert len(lane.probe_failures) == 2
+    assert lane.app == "healthcheck"
+    assert list(lanes.values())[-1].app == "prober"  # the traffic source goes last
+
+
+def test_pod_counts_replay_a_rolling_update(full):
+    rolling = next(t for t in full["tests"] if t["nodeid"] == runs.ROLL)
+    counts = data.pod_counts(rolling["recording"], "incver")
+    assert max(c.pods for c in counts) == 5
+    assert min(c.ready for c in counts if c.t > 6.0) == 4
+    assert max(c.total for c in counts) >= 6
+    assert counts[-1].pods == 4
+
+
+def test_answers_move_onto_the_recording_clock(full):
+    lb = next(t for t in full["tests"] if t["nodeid"] == runs.LB)
+    answers = data.answers_of(lb["probes"][0], lb["recording"])
+    traffic_start = data.mark_t(data.marks_of(lb["recording"]), "traffic start")
+    assert len(answers) == 400
+    assert traffic_start < answers[0].t < traffic_start + 1.0
+    assert all(a.ok and a.version == "v1" for a in answers)
+
+
+def test_a_deleted_pod_lane_ends_when_it_is_gone(full):
+    deleted = next(t for t in full["tests"] if t["nodeid"] == runs.DELETE)
+    lanes = {lane.name: lane for lane in data.lanes_of(deleted["recording"], 50.0)}
+    victim = lanes[deleted["figures"]["deleted"]]
+    assert victim.deleted is not None
+    assert victim.spans[-1].status == "Terminating"
+    assert victim.spans[-1].end == victim.deleted
+
+
+@pytest.mark.parametrize(
+    ("span", "requests", "width"),
+    [(10.0, 300, 0.5), (10.0, 3000, 0.2), (600.0, 100, 60.0), (4.0, 0, 0.1)],
+)
+def test_bins_are_round_and_hold_enough_requests(span, requests, width):
+    assert charts.bin_width(span, requests) == width
+
+
+def test_numbers_and_ticks_read_well():
+    assert svg.fmt_number(1234) == f"1{THIN}234"
+    assert svg.fmt_number(999) == "999"
+    assert svg.ticks(0, 100, 5) == [0, 20, 40, 60, 80, 100]
+    assert svg.tick_label(2.5) == "2.5"
+    assert svg.tick_label(10.0) == "10"
+
+
+def test_first_line_prefers_pytests_error_line():
+    text = "  def test():\n>   assert x\nE   AssertionError: 2 of 400 failed\nE   assert 2 == 0\n"
+    assert views._first_line(text) == "2 of 400 failed"
+    assert views._first_line("just one line") == "just one line"
+    assert views._first_line("E   " + "word " * 100).endswith("\u2026")
