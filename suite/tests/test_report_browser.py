@@ -1,0 +1,190 @@
+"""report.html in a real browser: headless Chromium (Debian's package), driven by Playwright.
+
+By default the page is drawn from a recorded-looking run (with a failed rollout, so evidence is
+on it too). To check the report of a real run, point at it:
+
+    KUBE_ALIVE_REPORT_HTML=reports/report.html pytest suite/tests/test_report_browser.py \\
+        --report-dir=reports/browser -p no:cacheprovider
+
+(`--report-dir` elsewhere, so this run's own report does not replace the one being checked.)
+The screenshot goes to $KUBE_ALIVE_SCREENSHOT, else beside a given report (report.png), else
+into the test's temporary directory.
+
+Playwright's own browser download cannot work here: it launches the Chromium at
+$KUBE_ALIVE_CHROMIUM (default /usr/bin/chromium, from `apt-get install chromium`). Without
+Playwright or Chromium the test skips, except in CI or when a report was given: then it fails.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from suite import report
+from suite.tests.data import runs
+
+BEHAVIOURS = ["load-balancing", "self-healing", "autoscaling", "rolling-update"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: "Fast to open": DOMContentLoaded of a full report, generous for a busy 2-core machine.
+OPEN_WITHIN_MS = 5000
+VIEWPORT = {"width": 1100, "height": 1400}
+
+
+def _missing(what):
+    if os.environ.get("CI", "").lower() == "true" or os.environ.get("KUBE_ALIVE_REPORT_HTML"):
+        pytest.fail(f"{what} (needed for the browser test of report.html)", pytrace=False)
+    pytest.skip(f"{what}: the browser test of report.html needs it")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """A headless Chromium from the system, launched through Playwright."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright is not installed: pip install playwright (never `playwright install`)")
+    executable = os.environ.get("KUBE_ALIVE_CHROMIUM", "/usr/bin/chromium")
+    if not (Path(executable).is_file() or shutil.which(executable)):
+        _missing(f"no Chromium at {executable}: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory):
+    """(report.html, screenshot path, whether it came from a real run)."""
+    given = os.environ.get("KUBE_ALIVE_REPORT_HTML")
+    shot = os.environ.get("KUBE_ALIVE_SCREENSHOT")
+    if given:
+        path = Path(given).resolve()
+        assert path.is_file(), f"KUBE_ALIVE_REPORT_HTML={given}: no such file"
+        return path, Path(shot) if shot else path.with_name("report.png"), True
+    directory = tmp_path_factory.mktemp("report")
+    path = directory / "report.html"
+    document = runs.full_run(failing_rollout=True)
+    path.write_text(report.render_html(json.loads(json.dumps(document))))
+    return path, Path(shot) if shot else directory / "report.png", False
+
+
+@pytest.fixture(scope="module")
+def opened(chromium, report_page):
+    """The report opened in a page; every request that is not the file itself is refused and
+    remembered, console errors too."""
+    path, _, _ = report_page
+    context = chromium.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    outside, errors = [], []
+
+    def route(request_route):
+        url = request_route.request.url
+        if url.startswith(("file:", "data:", "about:")):
+            request_route.continue_()
+        else:
+            outside.append(url)
+            request_route.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(path.as_uri(), wait_until="load")
+    try:
+        yield page, outside, errors
+    finally:
+        context.close()
+
+
+def test_report_opens_fast_and_fetches_nothing(opened):
+    page, outside, errors = opened
+    assert outside == []
+    assert errors == []
+    loaded = page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
+    assert loaded < OPEN_WITHIN_MS
+
+
+def test_summary_has_a_verdict_line_per_behaviour(opened):
+    page, _, _ = opened
+    rows = page.locator("section.summary tbody tr")
+    assert rows.count() == len(BEHAVIOURS)
+    for index in range(len(BEHAVIOURS)):
+        row = rows.nth(index)
+        assert row.is_visible()
+        verdict = row.locator(".verdict").inner_text()
+        assert any(word in verdict for word in ("passed", "FAILED", "ERROR", "skipped"))
+        assert row.locator("td.headline").inner_text().strip()
+
+
+@pytest.mark.parametrize("behaviour", BEHAVIOURS)
+def test_each_behaviour_has_a_visible_section_chart_and_timeline(opened, report_page, behaviour):
+    page, _, _ = opened
+    _, _, real = report_page
+    section = page.locator(f'section[data-behaviour="{behaviour}"]')
+    assert section.count() == 1
+    section.scroll_into_view_if_needed()
+    assert section.is_visible()
+    verdict = section.get_attribute("data-verdict")
+    if verdict in ("skipped", "missing"):
+        reason = section.locator(".headline").first.inner_text() if verdict == "skipped" else ""
+        message = f"{behaviour} was {verdict} in this run {reason}"
+        if real:
+            pytest.fail(message)
+        pytest.skip(message)
+    for kind, least_height in (("chart", 150), ("timeline", 80)):
+        image = section.locator(f"svg.{kind}").first
+        assert image.is_visible(), f"{behaviour}: no visible {kind}"
+        box = image.bounding_box()
+        assert box is not None
+        assert box["width"] > 600, f"{behaviour} {kind} is {box['width']:.0f}px wide"
+        assert box["height"] > least_height, f"{behaviour} {kind} is {box['height']:.0f}px high"
+        # drawn, not empty: shapes inside have a size on screen
+        shapes = image.locator("rect, path")
+        assert shapes.count() >= 3
+        assert image.locator("text").first.is_visible()
+
+
+def test_failed_tests_show_their_evidence(opened):
+    page, _, _ = opened
+    failed = page.locator('article.test[data-outcome="failed"]')
+    for index in range(failed.count()):
+        article = failed.nth(index)
+        article.scroll_into_view_if_needed()
+        message = article.locator(".evidence pre.message")
+        assert message.is_visible()
+        assert message.inner_text().strip()
+
+
+def test_printed_report_keeps_every_chart(opened):
+    page, _, _ = opened
+    page.emulate_media(media="print")
+    try:
+        for behaviour in BEHAVIOURS:
+            section = page.locator(f'section[data-behaviour="{behaviour}"]')
+            assert section.is_visible()
+            if section.get_attribute("data-verdict") in ("passed", "failed"):
+                assert section.locator("svg.chart").first.is_visible()
+        pdf = page.pdf(format="A4")
+        assert pdf.startswith(b"%PDF")
+    finally:
+        page.emulate_media(media="screen")
+
+
+def test_screenshot_of_the_whole_report(opened, report_page):
+    page, _, _ = opened
+    _, shot, _ = report_page
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000
