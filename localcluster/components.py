@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
@@ -78,6 +79,15 @@ def metrics_ready(paths: config.Paths) -> str | None:
 
 def _bin(paths: config.Paths, name: str) -> str:
     return str(build.binary(paths, name))
+
+
+def _cannot_lower_oom_score() -> bool:
+    # CAP_SYS_RESOURCE is capability 24; without it in the bounding set even root cannot lower
+    # an oom_score_adj.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            return not int(line.split()[1], 16) & (1 << 24)
+    return False
 
 
 def write_configs(paths: config.Paths) -> None:
@@ -155,6 +165,10 @@ state = "{paths.run / "containerd-state"}"
   path = "{paths.state / "containerd-opt"}"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{config.PAUSE_IMAGE}"
+  # This VM's capability bounding set lacks CAP_SYS_RESOURCE, so no process may lower its
+  # oom_score_adj: the kubelet asks -998 for sandboxes and runc init fails with EPERM. Clamping to
+  # containerd's own score (what rootless setups do) keeps every other OOM ordering intact.
+  restrict_oom_score_adj = {"true" if _cannot_lower_oom_score() else "false"}
   enable_selinux = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"

@@ -33,7 +33,7 @@ from typing import Any
 
 from localcluster import config
 from localcluster.build import _bud_args, _export, workload_archive
-from localcluster.util import ClusterError, Log, run, stderr_log
+from localcluster.util import ClusterError, Log, run, stderr_log, tail
 
 ARCH = "arm64"  # the OCI / Debian name
 MACHINE = "aarch64"  # what the kernel (and Python's platform.machine()) calls it
@@ -202,13 +202,9 @@ def build_arm64_base(paths: config.Paths, log: Log) -> float:
         try:
             run(second_stage_argv(partial), timeout=SECOND_STAGE_TIMEOUT_S)
         except ClusterError as exc:
+            # debootstrap's own log says which package failed; its stderr rarely does.
             log_file = partial / "debootstrap" / "debootstrap.log"
-            detail = (
-                "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])
-                if (log_file.exists())
-                else ""
-            )
-            raise ClusterError(f"{exc}\n{detail}".rstrip()) from exc
+            raise ClusterError(f"{exc}\n{tail(log_file, 15)}") from exc
         if not (partial / "usr" / "bin" / "python3").exists() or (partial / "debootstrap").exists():
             raise ClusterError(f"arm64 base: the second stage left {partial} incomplete")
         # The same slimming as the amd64 base, plus the packages the first stage downloaded.
@@ -262,7 +258,11 @@ def arm64_bud_args(ref: str, version: str, base: str = ARM64_BASE_IMAGE) -> list
     if amd64_base not in args or args[0] != "bud":
         raise ClusterError(f"build._bud_args changed shape; expected 'bud' and {amd64_base}")
     args[args.index(amd64_base)] = f"BASE_IMAGE={base}"
-    return ["bud", f"--platform=linux/{ARCH}", *args[1:]]
+    # buildah 1.28's layer cache keys ENV steps by their unexpanded text, so with --layers the
+    # `ENV APP_VERSION=$VERSION` step of v1 is reused for v2 (and back). A full build takes
+    # about a minute under qemu and happens only when the workloads change: build without it.
+    args = [a for a in args[1:] if a != "--layers"]
+    return ["bud", f"--platform=linux/{ARCH}", "--layers=false", *args]
 
 
 @dataclass(frozen=True)
@@ -293,6 +293,16 @@ def build_arm64_image(paths: config.Paths, version: str, log: Log) -> BuildResul
         old.unlink()
     _buildah(*arm64_bud_args(ref, version), timeout=BUILD_TIMEOUT_S)
     image_seconds = time.monotonic() - started
+    env = _buildah(
+        "inspect",
+        "--type",
+        "image",
+        "--format",
+        "{{range .OCIv1.Config.Env}}{{println .}}{{end}}",
+        ref,
+    ).splitlines()
+    if f"APP_VERSION={version}" not in env:
+        raise ClusterError(f"{ref}: built, but its environment is {env}, not APP_VERSION={version}")
     _export(ref, archive)
     return BuildResult(ref, archive, False, base_seconds, image_seconds, archive.stat().st_size)
 
