@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds the workload images for linux/amd64 and linux/arm64 with docker buildx and, with --push,
+# pushes them to REGISTRY, e.g. a Raspberry Pi cluster's registry or your account on a public one:
+#
+#   scripts/build-images.sh REGISTRY [--push]
+#
+# produces REGISTRY/kube-alive/workloads:v1 and :v2 (one multi-arch manifest list each) and prints
+# the value to pass to the suite: pytest --cluster=existing --image-registry REGISTRY
+#
+# Without --push the images stay in buildx's build cache (a multi-platform image cannot be loaded
+# into the local docker image store); use it to check that both architectures build.
+# Environment: PLATFORMS (default linux/amd64,linux/arm64); CA_BUNDLE, a PEM file that pip inside
+# the build must trust (default: none; passed as a build secret, never stored in the image).
+set -euo pipefail
+
+usage() {
+  echo "usage: $0 REGISTRY [--push]   (e.g. $0 my-registry:5000 --push)" >&2
+  exit 2
+}
+
+registry=""
+push=false
+for arg in "$@"; do
+  case "$arg" in
+    --push) push=true ;;
+    -h|--help) usage ;;
+    -*) echo "$0: unknown option $arg" >&2; usage ;;
+    *)
+      [ -z "$registry" ] || { echo "$0: only one REGISTRY, got '$registry' and '$arg'" >&2; usage; }
+      registry="$arg"
+      ;;
+  esac
+done
+[ -n "$registry" ] || usage
+registry="${registry%/}"
+platforms="${PLATFORMS:-linux/amd64,linux/arm64}"
+
+if ! command -v docker >/dev/null 2>&1; then
+  echo "$0: docker is not on PATH; install Docker (with the buildx plugin) first" >&2
+  exit 1
+fi
+if ! docker buildx version >/dev/null 2>&1; then
+  echo "$0: docker buildx is missing; install the buildx plugin (package docker-buildx-plugin" \
+       "or docker-buildx)" >&2
+  exit 1
+fi
+if ! docker info >/dev/null 2>&1; then
+  echo "$0: the docker engine does not answer (is it running, may this user use it?)" >&2
+  exit 1
+fi
+# Each platform needs a builder that can run its programs (natively or through qemu) and store a
+# multi-platform result: a docker-container builder, or Docker Desktop's containerd image store.
+builder_platforms="$(docker buildx inspect --bootstrap 2>/dev/null | sed -n 's/^Platforms: *//p')"
+IFS=, read -r -a wanted <<<"$platforms"
+for platform in "${wanted[@]}"; do
+  case ", $builder_platforms," in
+    *", $platform,"* | *", $platform/"*) ;;
+    *)
+      echo "$0: the current buildx builder cannot build $platform (it has: ${builder_platforms:-none})." >&2
+      echo "  Register qemu (Debian/Ubuntu: apt-get install qemu-user-static binfmt-support), then" >&2
+      echo "  docker buildx create --name kube-alive --driver docker-container --use" >&2
+      exit 1
+      ;;
+  esac
+done
+
+repo_root="$(cd "$(dirname "$0")/.." && pwd)"
+secret=()
+if [ -n "${CA_BUNDLE:-}" ]; then
+  [ -s "$CA_BUNDLE" ] || { echo "$0: CA_BUNDLE=$CA_BUNDLE is not a readable file" >&2; exit 1; }
+  secret=(--secret "id=cabundle,src=$CA_BUNDLE")
+fi
+output=()
+if [ "$push" = true ]; then
+  output=(--push)
+fi
+
+for version in v1 v2; do
+  ref="$registry/kube-alive/workloads:$version"
+  echo "== $ref ($platforms)"
+  docker buildx build --platform "$platforms" -f "$repo_root/workloads/Dockerfile" \
+    --build-arg "VERSION=$version" ${secret[@]+"${secret[@]}"} ${output[@]+"${output[@]}"} -t "$ref" "$repo_root"
+done
+
+if [ "$push" = true ]; then
+  echo "Pushed $registry/kube-alive/workloads:v1 and :v2 for $platforms. Run the suite with:"
+else
+  echo "Built (not pushed) for $platforms. After pushing (--push), run the suite with:"
+fi
+echo "  pytest --cluster=existing --image-registry $registry"
