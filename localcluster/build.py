@@ -220,7 +220,8 @@ def workload_archive(paths: config.Paths, version: str) -> Path:
         for p in src.rglob("*")
         if p.is_file() and "tests" not in p.parts and "__pycache__" not in p.parts
     ]
-    key = tree_hash(files, version)
+    # The recipe is part of the key: a change to how images are built rebuilds them.
+    key = tree_hash([*files, Path(__file__)], version)
     return paths.images / f"workloads-{version}-{key}.tar"
 
 
@@ -237,9 +238,18 @@ def build_workload_images(paths: config.Paths, log: Log) -> list[tuple[str, Path
             for old in paths.images.glob(f"workloads-{version}-*.tar"):
                 old.unlink()
             _buildah(*_bud_args(ref, version), timeout=1800)
+            _check_version(ref, version)
             _export(ref, archive)
         results.append((ref, archive))
     return results
+
+
+def _check_version(ref: str, version: str) -> None:
+    # buildah 1.28 with --layers reused a cached `ENV APP_VERSION=$VERSION` step across build
+    # arguments, so v2 answered "v1"; the build no longer caches layers, and this proves it.
+    env = _buildah("inspect", "--type", "image", "--format", "{{.OCIv1.Config.Env}}", ref)
+    if f"APP_VERSION={version}" not in env:
+        raise ClusterError(f"{ref}: built with VERSION={version} but its environment is {env}")
 
 
 def _bud_args(ref: str, version: str) -> list[str]:
@@ -247,7 +257,6 @@ def _bud_args(ref: str, version: str) -> list[str]:
         "bud",
         "--isolation=chroot",
         "--network=host",
-        "--layers",
         "--build-arg",
         f"BASE_IMAGE={config.BASE_IMAGE}",
         "--build-arg",
