@@ -18,9 +18,11 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from suite.kube import JSON, Kube, KubeError
 from suite.waiting import Done, Failed, Verdict, retry_transient, wait_condition
@@ -337,6 +339,52 @@ class Prober:
         if not result.answers and result.errors:
             raise ProbeError(f"prober in {self.namespace}: {result.errors[-1]}")
         return result
+
+    def converge(
+        self, url: str, pods: Collection[str], *, timeout_s: float, batch: int = 0
+    ) -> float:
+        """Wait until the Service behind `url` answers from every one of `pods`, with no failure.
+
+        A Deployment is Ready before every node's service proxy has programmed the new endpoints
+        (kube-proxy syncs at most once a second, after the EndpointSlice update reaches it), so
+        measured traffic starts only once a whole batch of new-connection requests through the
+        Service was answered and every expected pod answered. Returns the seconds it took; the
+        batches are not part of any measurement.
+        """
+        wanted = set(pods)
+        size = batch or max(20, 8 * len(wanted))
+        request = ProbeRequest(url=url, count=size, concurrency=4, duration_s=30.0, timeout_s=2.0)
+        started = time.monotonic()
+        seen: list[str] = []
+
+        def attempt() -> None:
+            result = ProbeResult(request, started=time.time())
+            self._chunk(request, 0, result, None)
+            answered = set(result.by_pod())
+            seen.append(
+                f"{len(result.ok)}/{result.sent} answered, pods {sorted(answered)}"
+                + (f", errors {dict(result.errors_by_kind())}" if result.failed else "")
+            )
+            if result.failed or result.errors or not wanted <= answered:
+                raise ProbeError(seen[-1])
+
+        try:
+            for retry in Retrying(
+                stop=stop_after_delay(timeout_s),
+                wait=wait_fixed(0.5),
+                retry=retry_if_exception_type(ProbeError),
+                reraise=True,
+            ):
+                with retry:
+                    attempt()
+        except ProbeError as error:
+            raise ProbeError(
+                f"{url} in {self.namespace}: expected answers from all of {sorted(wanted)} with "
+                f"no failure; last batch after {time.monotonic() - started:.0f}s: {error}. "
+                "Is kube-proxy (the node's service proxy) running? "
+                f"Look at: kubectl -n {self.namespace} get endpointslices"
+            ) from error
+        return time.monotonic() - started
 
     def background(
         self, request: ProbeRequest, *, chunk_s: float, total_s: float, label: str = ""

@@ -26,6 +26,9 @@ REQUEST_TIMEOUT_S = 2.0
 PROBE_BOUND_S = 120.0
 #: Uniformity is rejected below this p-value, so a healthy spread fails about 1 run in 1000.
 SIGNIFICANCE = 0.001
+#: Ready pods reach the Service's rules after the EndpointSlice update and the next kube-proxy
+#: sync (at most once a second): 30 s covers a busy machine; the measurement starts after.
+CONVERGE_S = 30.0
 
 SERVICE_HINT = (
     "no answer through a Service usually means kube-proxy (or the cluster's service proxy) is "
@@ -42,6 +45,8 @@ def test_service_spreads_new_connections_over_every_replica(
     ready = sorted(name_of(pod) for pod in workloads.pods("getip") if is_pod_ready(pod))
     assert len(ready) == REPLICAS, f"expected {REPLICAS} ready getip pods, found {ready}"
 
+    converged_s = prober.converge("http://getip/", ready, timeout_s=CONVERGE_S)
+    recorder.mark("Service converged")
     recorder.mark("traffic start")
     result = prober.run(
         ProbeRequest(
@@ -61,6 +66,7 @@ def test_service_spreads_new_connections_over_every_replica(
         answered=len(result.ok),
         failed=len(result.failed),
         by_pod=dict(sorted(by_pod.items())),
+        service_converged_s=round(converged_s, 1),
     )
 
     assert not result.failed, (
