@@ -12,7 +12,7 @@ from typing import Any
 
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
-from suite.kube import DEPLOYMENTS
+from suite.kube import DEPLOYMENTS, name_of
 from suite.recorder import Moment, Recorder
 from suite.traffic import Answer, Prober, ProbeRequest
 from suite.waiting import Done, Pending, wait_deployment_ready
@@ -42,6 +42,9 @@ TRAFFIC_CHUNK_S = 5.0
 TRAFFIC_BOUND_S = 300.0
 BASELINE_ANSWERS = 20
 ANSWERS_DEADLINE_S = 30.0
+#: Every v1 replica answers through the Service before traffic is measured: the EndpointSlice
+#: update and a kube-proxy sync (at most once a second); 30 s covers a busy machine.
+CONVERGE_S = 30.0
 #: One step (maxSurge 1: one new pod at a time) = schedule + start a present image (~2-3 s) +
 #: the first readiness probe (period 1 s); allow 10 s per step on a busy machine, plus 30 s.
 ROLLOUT_DEADLINE_S = REPLICAS * 10 + 30
@@ -85,6 +88,11 @@ def _versions(answers: list[Answer]) -> dict[str, int]:
     return counts
 
 
+def _older_than(answers: list[Answer], seconds: float) -> int:
+    cutoff = time.time() - seconds
+    return sum(1 for answer in answers if answer.start < cutoff)
+
+
 def test_rolling_update_replaces_every_pod_without_a_failed_request(
     cluster: Cluster,
     namespace: str,
@@ -102,14 +110,22 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     old_image, new_image = cluster.image(FROM_TAG), cluster.image(TO_TAG)
     assert container["image"] == old_image, f"{APP} runs {container['image']}, not {old_image}"
+    pods = [name_of(pod) for pod in workloads.pods(APP)]
+    converged_s = prober.converge(TRAFFIC.url, pods, timeout_s=CONVERGE_S)
+    recorder.mark("Service converged")
+    figures.update(service_converged_s=round(converged_s, 1))
 
     traffic = prober.background(
         TRAFFIC, chunk_s=TRAFFIC_CHUNK_S, total_s=TRAFFIC_BOUND_S, label=APP
     )
     try:
+        # Baseline answers count only once they are older than the clock-skew allowance, so the
+        # "before the image change" window below cannot come out empty.
         traffic.wait_for(
             lambda answers: (
-                Done() if len(answers) >= BASELINE_ANSWERS else Pending(f"{len(answers)} answers")
+                Done()
+                if _older_than(answers, CLOCK_SKEW_S) >= BASELINE_ANSWERS
+                else Pending(f"{_older_than(answers, CLOCK_SKEW_S)} settled answers")
             ),
             timeout_s=ANSWERS_DEADLINE_S,
             what=f"traffic to service/{APP}",

@@ -75,6 +75,9 @@ ANSWERS_DEADLINE_S = 30.0
 #: stop reaching the sick pod; requests sent meanwhile get its 503 (or a refused connection
 #: while it restarts).
 ENDPOINT_PROPAGATION_S = 3.0
+#: Both replicas answer through the Service before traffic is measured: the EndpointSlice update
+#: and a kube-proxy sync (at most once a second); 30 s covers a busy machine.
+CONVERGE_S = 30.0
 #: Prober timestamps come from its node's clock, marks from this machine's.
 CLOCK_SKEW_S = 0.5
 #: "The Service keeps answering": never this long without an answered request while the sick pod
@@ -158,6 +161,8 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
     _assert_probes_as_stated(deployment)
     sick_pod, healthy_pod = workloads.pods(APP)
     sick, healthy, before = name_of(sick_pod), name_of(healthy_pod), restart_count(sick_pod)
+    prober.converge(TRAFFIC.url, [sick, healthy], timeout_s=CONVERGE_S)
+    recorder.mark("Service converged")
 
     traffic = prober.background(
         TRAFFIC, chunk_s=TRAFFIC_CHUNK_S, total_s=TRAFFIC_BOUND_S, label=APP
