@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,10 +66,16 @@ def status(out: Log) -> bool:
 def load_images(refs: Sequence[str], log: Log) -> None:
     """Build the workload images (cached) and import them into the node's containerd."""
     paths = _paths()
-    built = _build.build_workload_images(paths, log)
-    known = {ref for ref, _ in built}
-    unknown = [r for r in refs if r not in known]
-    if unknown:
-        raise ClusterError(f"no local build for {', '.join(unknown)}; buildable: {sorted(known)}")
-    chosen = [archive for ref, archive in built if not refs or ref in refs]
-    cluster.import_images(paths, chosen, log)
+    paths.images.mkdir(parents=True, exist_ok=True)
+    # Two runs at once (pytest -n, or a second terminal) must not delete each other's archives.
+    with (paths.images / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = _build.build_workload_images(paths, log)
+        known = {ref for ref, _ in built}
+        unknown = [r for r in refs if r not in known]
+        if unknown:
+            raise ClusterError(
+                f"no local build for {', '.join(unknown)}; buildable: {sorted(known)}"
+            )
+        chosen = [archive for ref, archive in built if not refs or ref in refs]
+        cluster.import_images(paths, chosen, log)

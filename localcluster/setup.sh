@@ -10,8 +10,11 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# Node runtime and image tools; then Chromium for the browser tests of the report and the live
+# page, qemu for the arm64 image check, shellcheck for the workflow lint.
 packages=(containerd runc containernetworking-plugins iptables iproute2 conntrack openssl
-          buildah debootstrap gcc libc6-dev ca-certificates)
+          buildah debootstrap gcc libc6-dev ca-certificates
+          chromium qemu-user-static binfmt-support shellcheck)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
