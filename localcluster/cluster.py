@@ -264,14 +264,15 @@ def _unmount_under(root: Path) -> int:
 
 
 def _remove_cgroups() -> None:
+    """Remove the kubelet's pod cgroups in every hierarchy, deepest first (only empty ones go)."""
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
         top = hierarchy / "kubepods"
         if not top.is_dir():
             continue
-        for sub in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            sub.rmdir() if not any(sub.glob("*/")) else None
-        with contextlib.suppress(OSError):
-            top.rmdir()
+        subs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        for cgroup in [*subs, top]:
+            with contextlib.suppress(OSError):
+                cgroup.rmdir()
 
 
 def _iptables_cleanup(paths: config.Paths) -> None:
