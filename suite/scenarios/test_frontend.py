@@ -16,7 +16,6 @@ The browser is Debian's Chromium (`apt-get install -y chromium`) driven by Playw
 
 from __future__ import annotations
 
-import os
 import ssl
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
+from suite.browser import CHROMIUM_ARGS, chromium_executable
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.kube import PODS, get_object, name_of, restart_count
@@ -36,17 +36,7 @@ from suite.recorder import Recorder
 from suite.session import STATE_KEY
 from suite.waiting import WaitTimeout, retry_transient
 
-CHROMIUM = os.environ.get("KUBE_ALIVE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = chromium_executable()
 DESKTOP = {"width": 1280, "height": 900}
 #: A small phone (CSS pixels): the page must fit its width without sideways scrolling.
 PHONE = {"width": 390, "height": 844}

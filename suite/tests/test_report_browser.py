@@ -23,19 +23,10 @@ from pathlib import Path
 import pytest
 
 from suite import report
+from suite.browser import CHROMIUM_ARGS, chromium_executable
 from suite.tests.data import runs
 
 BEHAVIOURS = ["load-balancing", "self-healing", "autoscaling", "rolling-update"]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: "Fast to open": DOMContentLoaded of a full report, generous for a busy 2-core machine.
 OPEN_WITHIN_MS = 5000
 VIEWPORT = {"width": 1100, "height": 1400}
@@ -54,7 +45,7 @@ def chromium():
         from playwright.sync_api import sync_playwright
     except ImportError:
         _missing("Playwright is not installed: pip install playwright (never `playwright install`)")
-    executable = os.environ.get("KUBE_ALIVE_CHROMIUM", "/usr/bin/chromium")
+    executable = chromium_executable()
     if not (Path(executable).is_file() or shutil.which(executable)):
         _missing(f"no Chromium at {executable}: apt-get install -y chromium")
     with sync_playwright() as playwright:
