@@ -66,17 +66,21 @@ def bring_up(provider: Provider, state: SessionState, log: Log) -> Cluster:
         provider.prepare()
         access = provider.kubeconfig()
         kube, version = preflight.connect(access.kubeconfig, access.context)
-        nodes = preflight.gather_nodes(kube)
-        problem = preflight.node_problem(nodes, provider.image_architectures())
+        # Rights first: a user who may not list nodes should hear that, not see a bare 403.
+        problem = preflight.permission_problem(kube)
         if problem:
             raise ClusterError(problem)
-        problem = preflight.permission_problem(kube)
+        nodes = preflight.gather_nodes(kube)
+        problem = preflight.node_problem(nodes, provider.image_architectures())
         if problem:
             raise ClusterError(problem)
         marker = state.shared_dir / IMAGES_DONE
         if not marker.exists():
             provider.make_images_available(images.workload_refs())
             marker.touch()
+        problem = provider.images_problem(kube, images.workload_refs())
+        if problem:
+            raise ClusterError(problem)
         metrics_problem = provider.ensure_metrics_api(kube)
         facts = ClusterFacts(
             provider=provider.name,

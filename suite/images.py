@@ -5,6 +5,8 @@ from __future__ import annotations
 #: One repository, two tags; the tag is the only difference between v1 and v2 (see AGENTS.md).
 REPOSITORY = "localhost/kube-alive/workloads"
 TAGS = ("v1", "v2")
+#: The architectures scripts/build-images.sh builds and pushes by default.
+PUSHED_ARCHITECTURES = ("amd64", "arm64")
 _LOCAL_PREFIX = "localhost/"
 
 

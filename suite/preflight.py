@@ -6,7 +6,7 @@ from __future__ import annotations
 import platform
 import queue
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,18 @@ from suite.kube import JSON, NODES, ApiKube, Kube, KubeError, condition, list_ob
 
 CONNECT_TIMEOUT_S = 15.0
 METRICS_APISERVICE = "v1beta1.metrics.k8s.io"
-METRICS_PATH = "/apis/metrics.k8s.io/v1beta1"
 METRICS_FIX = "install metrics-server"
 NO_METRICS = f"no metrics API ({METRICS_APISERVICE}): {METRICS_FIX}"
+#: What the suite does outside its test namespaces: create, sweep and delete them; list nodes.
+NEEDED_RIGHTS = (
+    ("create", "namespaces"),
+    ("delete", "namespaces"),
+    ("list", "namespaces"),
+    ("list", "nodes"),
+)
+#: The kubelet reports only this many images per node (--node-status-max-images, the largest
+#: first), so an image missing from a full list may still be there.
+NODE_STATUS_MAX_IMAGES = 50
 
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
 
@@ -138,21 +147,46 @@ def node_facts(nodes: Iterable[Mapping[str, Any]]) -> list[NodeFact]:
 
 
 def node_problem(nodes: list[NodeFact], image_architectures: set[str] | None) -> str | None:
-    """Why the nodes cannot run the scenarios (none Ready, an architecture without image)."""
+    """Why the nodes cannot run the scenarios (none Ready, a Ready node whose architecture has
+    no workload image), in one line that names the nodes and what to do."""
     if not nodes:
-        return "the cluster has no nodes"
+        return "the cluster has no nodes: add one (kubectl get nodes shows none)"
     ready = [node for node in nodes if node.ready]
     if not ready:
-        return "no node is Ready: " + ", ".join(node.name for node in nodes)
+        return (
+            f"no node is Ready (not Ready: {', '.join(node.name for node in nodes)}): "
+            "the scenarios need at least one; see kubectl describe nodes"
+        )
     if image_architectures is not None:
-        missing = sorted({node.architecture for node in ready} - image_architectures)
-        if missing:
+        without = [node for node in ready if node.architecture not in image_architectures]
+        if without:
+            missing = sorted({node.architecture for node in without})
             return (
-                f"node architecture {', '.join(missing)} has no workload image (images are built "
-                f"for {', '.join(sorted(image_architectures))}); build multi-arch images or "
-                "use nodes of the host's architecture"
+                "no workload image for "
+                + ", ".join(f"node {node.name} ({node.architecture})" for node in without)
+                + f": the images are built for {', '.join(sorted(image_architectures))}, "
+                f"not {', '.join(missing)}; build them for {', '.join(missing)} too "
+                "(scripts/build-images.sh) or use nodes of those architectures"
             )
     return None
+
+
+def missing_images(nodes: Iterable[Mapping[str, Any]], refs: Sequence[str]) -> dict[str, list[str]]:
+    """For each Ready Node object, the image references it does not report in status.images
+    (nodes whose list is full are left out: the kubelet reports only the largest images)."""
+    missing: dict[str, list[str]] = {}
+    for node in nodes:
+        ready = condition(node, "Ready")
+        if not (ready and ready.get("status") == "True"):
+            continue
+        listed = (node.get("status") or {}).get("images") or []
+        if len(listed) >= NODE_STATUS_MAX_IMAGES:
+            continue
+        names = {str(name) for image in listed for name in image.get("names") or []}
+        absent = [ref for ref in refs if ref not in names]
+        if absent:
+            missing[name_of(node)] = absent
+    return missing
 
 
 def gather_nodes(kube: Kube) -> list[NodeFact]:
@@ -183,26 +217,52 @@ def can_i(
     )
 
 
-def permission_problem(kube: Kube) -> str | None:
-    """Why the current user cannot run the scenarios (it must create and delete namespaces)."""
-    for verb in ("create", "delete"):
-        allowed, reason = can_i(kube, verb, "namespaces")
-        if not allowed:
-            return (
-                f"the current user may not {verb} namespaces"
-                + (f" ({reason})" if reason else "")
-                + ": use a context with that permission (e.g. cluster-admin on a test cluster)"
-            )
-    return None
-
-
-def metrics_api_problem(kube: Kube) -> str | None:
-    """None when the resource metrics API answers, else the one line with the fix."""
+def who_am_i(kube: Kube) -> str:
+    """The user name the API server sees (SelfSubjectReview); "the current user" when it
+    cannot tell."""
     try:
-        kube.request("GET", METRICS_PATH, timeout=(5.0, 10.0))
+        review = kube.request(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        )
+    except KubeError:
+        return "the current user"
+    name = ((review.get("status") or {}).get("userInfo") or {}).get("username")
+    return f"user {name}" if name else "the current user"
+
+
+def permission_problem(kube: Kube) -> str | None:
+    """Why the current user cannot run the scenarios (NEEDED_RIGHTS: it creates, lists and
+    deletes namespaces and lists nodes), naming the user, every missing right and the fix."""
+    denied = []
+    for verb, resource in NEEDED_RIGHTS:
+        allowed, reason = can_i(kube, verb, resource)
+        if not allowed:
+            denied.append(f"{verb} {resource}" + (f" ({reason})" if reason else ""))
+    if not denied:
+        return None
+    return (
+        f"{who_am_i(kube)} may not {', '.join(denied)}: use a context with those rights "
+        "(e.g. cluster-admin on a test cluster)"
+    )
+
+
+def apiservice_path(apiservice: str) -> str:
+    """`v1beta1.metrics.k8s.io` -> `/apis/metrics.k8s.io/v1beta1` (an APIService is named
+    <version>.<group>)."""
+    version, _, group = apiservice.partition(".")
+    return f"/apis/{group}/{version}"
+
+
+def metrics_api_problem(kube: Kube, apiservice: str = METRICS_APISERVICE) -> str | None:
+    """None when the resource metrics API (served through `apiservice`) answers, else the one
+    line with the fix."""
+    try:
+        kube.request("GET", apiservice_path(apiservice), timeout=(5.0, 10.0))
     except KubeError as error:
         if error.status in (404, 503, 0):
             detail = "not registered" if error.status == 404 else error.message
-            return f"{NO_METRICS} ({detail})"
+            return f"no metrics API ({apiservice}): {METRICS_FIX} ({detail})"
         raise
     return None

@@ -85,6 +85,11 @@ class Provider(abc.ABC):
         """Architectures the images exist for, when known (None: unknown, not checked)."""
         return None
 
+    def images_problem(self, kube: Kube, refs: Sequence[str]) -> str | None:
+        """After make_images_available: None when the nodes can get the images (canonical
+        references), else one line saying which node lacks which image and what to do."""
+        return None
+
     @property
     def image_hint(self) -> str:
         """What to do when a node cannot pull a workload image (used in failure messages)."""

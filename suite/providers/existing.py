@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from suite import images
-from suite.kube import Kube
+from suite.kube import NODES, Kube, list_objects
+from suite.preflight import missing_images
 from suite.providers.base import Access, Provider, ProviderOptions
 
 METRICS_SERVER_MANIFEST = (
@@ -51,6 +52,26 @@ class ExistingProvider(Provider):
         where = self.options.image_registry or "(no --image-registry: the nodes must have them)"
         self.log(
             f"existing cluster: images {', '.join(self.image_ref(r) for r in refs)} from {where}"
+        )
+
+    def image_architectures(self) -> set[str] | None:
+        """With --image-registry: what scripts/build-images.sh pushes (a 32-bit Pi OS fails
+        here, not at its first pull). Without: whatever is on the nodes (images_problem)."""
+        return set(images.PUSHED_ARCHITECTURES) if self.options.image_registry else None
+
+    def images_problem(self, kube: Kube, refs: Sequence[str]) -> str | None:
+        """Without --image-registry every Ready node must have the images already."""
+        if self.options.image_registry:
+            return None
+        items, _ = list_objects(kube, NODES)
+        missing = missing_images(items, refs)
+        if not missing:
+            return None
+        return (
+            "no --image-registry given and the nodes lack workload images ("
+            + "; ".join(f"node {node}: {', '.join(absent)}" for node, absent in missing.items())
+            + "): push them with scripts/build-images.sh REGISTRY --push and pass "
+            "--image-registry=REGISTRY"
         )
 
     @property

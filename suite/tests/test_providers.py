@@ -1,14 +1,16 @@
 import inspect
+import re
 import sys
 import types
 from pathlib import Path
 
 import pytest
 
-from suite import providers
-from suite.providers import ProviderOptions, kind, local
+from suite import images, providers
+from suite.providers import ProviderOptions, existing, kind, local
 from suite.providers.base import ProviderError, run_command
 from suite.providers.existing import ExistingProvider
+from suite.tests.fakes import FakeKube
 
 
 def test_every_provider_module_is_found():
@@ -231,3 +233,50 @@ def test_local_cluster_errors_become_provider_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "localcluster.api", fake)
     with pytest.raises(ProviderError, match="did not start: buildah not found"):
         local.LocalProvider(ProviderOptions(), lambda m: None).prepare()
+
+
+def ready_node(name, *image_names, arch="amd64"):
+    return {
+        "metadata": {"name": name},
+        "status": {
+            "nodeInfo": {"architecture": arch},
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "images": [{"names": [image]} for image in image_names],
+        },
+    }
+
+
+def test_existing_without_a_registry_needs_the_images_on_every_ready_node():
+    refs = ["localhost/kube-alive/workloads:v1", "localhost/kube-alive/workloads:v2"]
+    nodes = {"items": [ready_node("pi-1", *refs), ready_node("pi-2", refs[0])], "metadata": {}}
+    kube = FakeKube().on("GET", "/api/v1/nodes", nodes)
+    provider = ExistingProvider(ProviderOptions(), lambda m: None)
+    assert provider.image_architectures() is None
+    assert provider.images_problem(kube, refs) == (
+        "no --image-registry given and the nodes lack workload images (node pi-2: "
+        "localhost/kube-alive/workloads:v2): push them with scripts/build-images.sh REGISTRY "
+        "--push and pass --image-registry=REGISTRY"
+    )
+    assert provider.images_problem(kube, refs[:1]) is None
+    registry = ExistingProvider(ProviderOptions(image_registry="reg:5000"), lambda m: None)
+    assert registry.images_problem(kube, refs) is None  # pulled when needed; failures name it
+    assert registry.image_architectures() == {"amd64", "arm64"}
+
+
+def test_existing_images_are_pushed_for_the_architectures_build_images_builds():
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "build-images.sh").read_text()
+    default = re.search(r'platforms="\$\{PLATFORMS:-([^}]*)\}"', script)
+    assert default, "scripts/build-images.sh no longer sets its default platforms"
+    assert [p.removeprefix("linux/") for p in default.group(1).split(",")] == list(
+        images.PUSHED_ARCHITECTURES
+    )
+
+
+def test_existing_names_the_metrics_server_manifest():
+    missing = ExistingProvider(ProviderOptions(), lambda m: None).ensure_metrics_api(FakeKube())
+    assert missing == (
+        "no metrics API (v1beta1.metrics.k8s.io): install metrics-server (not registered), "
+        f"e.g. kubectl apply -f {existing.METRICS_SERVER_MANIFEST}"
+    )
+    present = FakeKube().on("GET", "/apis/metrics.k8s.io/v1beta1", {"resources": []})
+    assert ExistingProvider(ProviderOptions(), lambda m: None).ensure_metrics_api(present) is None

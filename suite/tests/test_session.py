@@ -8,12 +8,14 @@ from suite import namespaces, report
 from suite.kube import KubeError
 from suite.preflight import (
     NO_METRICS,
+    NODE_STATUS_MAX_IMAGES,
     ClusterError,
     ClusterFacts,
     NodeFact,
     can_i,
     connect,
     metrics_api_problem,
+    missing_images,
     node_facts,
     node_problem,
     permission_problem,
@@ -140,12 +142,36 @@ def node(name, ready=True, arch="amd64"):
 
 
 def test_node_problems():
-    facts = node_facts([node("a"), node("b", arch="arm64")])
+    facts = node_facts([node("a"), node("b", arch="arm64"), node("c", ready=False, arch="arm")])
     assert facts[1] == NodeFact("b", True, "arm64", "Debian", "v1.34.1")
-    assert "node architecture arm64 has no workload image" in node_problem(facts, {"amd64"})
+    assert node_problem(facts, {"amd64"}) == (
+        "no workload image for node b (arm64): the images are built for amd64, not arm64; "
+        "build them for arm64 too (scripts/build-images.sh) or use nodes of those architectures"
+    )
+    assert node_problem(facts, {"amd64", "arm64"}) is None  # c is not Ready: not used
     assert node_problem(facts, None) is None
-    assert node_problem(node_facts([node("a", ready=False)]), None) == "no node is Ready: a"
-    assert node_problem([], None) == "the cluster has no nodes"
+    assert node_problem(node_facts([node("a", ready=False), node("b", ready=False)]), None) == (
+        "no node is Ready (not Ready: a, b): the scenarios need at least one; "
+        "see kubectl describe nodes"
+    )
+    assert node_problem([], None).startswith("the cluster has no nodes")
+
+
+def test_missing_images_per_ready_node():
+    refs = ["localhost/kube-alive/workloads:v1", "localhost/kube-alive/workloads:v2"]
+
+    def with_images(obj, *names):
+        obj["status"]["images"] = [{"names": [name, f"{name}@sha256:0"]} for name in names]
+        return obj
+
+    nodes = [
+        with_images(node("has-both"), *refs),
+        with_images(node("has-v1"), refs[0], "other:1"),
+        node("has-none"),
+        node("down", ready=False),
+        with_images(node("full"), *(f"big:{n}" for n in range(NODE_STATUS_MAX_IMAGES))),
+    ]
+    assert missing_images(nodes, refs) == {"has-v1": [refs[1]], "has-none": refs}
 
 
 def test_permissions_and_metrics():
@@ -155,13 +181,36 @@ def test_permissions_and_metrics():
 
     kube = FakeKube().on("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
     assert can_i(kube, "create", "namespaces") == (True, "")
-    problem = permission_problem(kube)
-    assert problem.startswith("the current user may not delete namespaces (RBAC: denied)")
+    assert permission_problem(kube) == (
+        "the current user may not delete namespaces (RBAC: denied), list namespaces "
+        "(RBAC: denied), list nodes (RBAC: denied): use a context with those rights "
+        "(e.g. cluster-admin on a test cluster)"
+    )
+    kube.on(
+        "POST",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        {"status": {"userInfo": {"username": "pi-user"}}},
+    )
+    assert permission_problem(kube).startswith("user pi-user may not delete namespaces")
+    everything = FakeKube().on(
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        {"status": {"allowed": True}},
+    )
+    assert permission_problem(everything) is None
     missing = FakeKube()
     assert metrics_api_problem(missing) == f"{NO_METRICS} (not registered)"
     assert NO_METRICS == "no metrics API (v1beta1.metrics.k8s.io): install metrics-server"
     present = FakeKube().on("GET", "/apis/metrics.k8s.io/v1beta1", {"resources": []})
     assert metrics_api_problem(present) is None
+    assert metrics_api_problem(present, "v1beta1.custom.metrics.k8s.io") == (
+        "no metrics API (v1beta1.custom.metrics.k8s.io): install metrics-server (not registered)"
+    )
+    assert present.paths()[-1] == "/apis/custom.metrics.k8s.io/v1beta1"
+    unavailable = FakeKube().on(
+        "GET", "/apis/metrics.k8s.io/v1beta1", KubeError(503, "Service Unavailable", "no endpoints")
+    )
+    assert metrics_api_problem(unavailable) == f"{NO_METRICS} (no endpoints)"
 
 
 def test_connect_fails_clearly_and_fast(tmp_path):
