@@ -80,6 +80,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ),
     )
     group.addoption(
+        "--keep-cluster",
+        dest="kube_alive_keep_cluster",
+        action="store_true",
+        default=False,
+        help=(
+            "--cluster=kind: reuse the kind cluster 'kube-alive' (create it if there is none) "
+            "and never delete it; without it a cluster this run created is deleted at the end"
+        ),
+    )
+    group.addoption(
         "--keep-namespaces",
         dest="kube_alive_keep_namespaces",
         action="store_true",

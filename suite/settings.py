@@ -47,12 +47,21 @@ class Settings:
     report_dir: Path
     fail_on_skip: bool
     fail_on_skip_because: str
+    keep_cluster: bool = False
 
     def provider_options(self) -> ProviderOptions:
         """The subset a provider sees."""
         return ProviderOptions(
-            kubeconfig=self.kubeconfig, context=self.context, image_registry=self.image_registry
+            kubeconfig=self.kubeconfig,
+            context=self.context,
+            image_registry=self.image_registry,
+            keep_cluster=self.keep_cluster,
         )
+
+
+def keep_cluster_choices() -> list[str]:
+    """The `--cluster` choices `--keep-cluster` goes with."""
+    return [name for name, cls in provider_classes().items() if cls.deletes_its_cluster]
 
 
 def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) -> Settings:
@@ -64,6 +73,7 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
     )
     context: str | None = option.kube_alive_context or None
     registry: str | None = option.kube_alive_image_registry or None
+    keep_cluster = bool(option.kube_alive_keep_cluster)
     report_dir = (
         Path(option.kube_alive_report_dir)
         if option.kube_alive_report_dir
@@ -74,6 +84,11 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
     because = "--fail-on-skip" if explicit else (f"{CI_ENV}=true" if in_ci else "")
 
     errors: list[str] = []
+    if keep_cluster and cluster not in keep_cluster_choices():
+        errors.append(
+            f"--keep-cluster needs --cluster={'|'.join(keep_cluster_choices())} (the only "
+            "provider that deletes a cluster it created; the others never delete one)"
+        )
     if cluster is None:
         for flag, value in (
             ("--kubeconfig", kubeconfig),
@@ -85,7 +100,12 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
     else:
         if kubeconfig is not None and not kubeconfig.is_file():
             errors.append(f"--kubeconfig={kubeconfig}: no such file")
-        options = ProviderOptions(kubeconfig=kubeconfig, context=context, image_registry=registry)
+        options = ProviderOptions(
+            kubeconfig=kubeconfig,
+            context=context,
+            image_registry=registry,
+            keep_cluster=keep_cluster,
+        )
         errors.extend(provider_classes()[cluster].usage_errors(options))
     if errors:
         raise pytest.UsageError("kube-alive: " + "; ".join(errors))
@@ -98,4 +118,5 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
         report_dir=report_dir,
         fail_on_skip=explicit or in_ci,
         fail_on_skip_because=because,
+        keep_cluster=keep_cluster,
     )

@@ -34,6 +34,7 @@ class ProviderOptions:
     kubeconfig: Path | None = None
     context: str | None = None
     image_registry: str | None = None
+    keep_cluster: bool = False
     repo_root: Path = REPO_ROOT
 
 
@@ -53,6 +54,9 @@ class Provider(abc.ABC):
     name: ClassVar[str]
     #: One sentence for `pytest --help`.
     help: ClassVar[str]
+    #: True when the provider deletes a cluster it created at the end of the run, which
+    #: `--keep-cluster` prevents (the option goes with such providers only).
+    deletes_its_cluster: ClassVar[bool] = False
 
     def __init__(self, options: ProviderOptions, log: Log) -> None:
         self.options = options

@@ -1,13 +1,15 @@
 """`--cluster=kind`: a kind cluster named `kube-alive` (1 control plane + 2 workers).
 
-Created with the kind CLI when it does not exist (and then deleted again by this run's
-teardown), reused as it is otherwise. Images are built with docker from workloads/Dockerfile when
-docker does not have them, and copied to the nodes with `kind load docker-image`. kind clusters
-come without metrics-server, so it is installed when the metrics API is missing.
+The kind CLI and its version are checked first. The cluster is created with it when it does not
+exist (and then deleted again by this run's teardown, unless `--keep-cluster`), reused and left
+as it is otherwise. Images are built with docker from workloads/Dockerfile when docker does not
+have them, and copied to the nodes with `kind load docker-image`. kind clusters come without
+metrics-server, so it is installed when the metrics API is missing.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -29,6 +31,10 @@ from suite.providers.base import (
 from suite.waiting import WaitFailed, wait_apiservice_available
 
 CLUSTER_NAME = "kube-alive"
+#: The kind release NODE_IMAGE is built for (node images belong to one release); also pinned in
+#: scripts/go-tool.sh. Newer releases are accepted, older ones are not.
+KIND_VERSION = "v0.30.0"
+KIND_INSTALL = f"go install sigs.k8s.io/kind@{KIND_VERSION} (or scripts/go-tool.sh kind)"
 CONTEXT = f"kind-{CLUSTER_NAME}"
 WORKERS = 2
 #: The node image pins the Kubernetes version (kind's image for 1.34).
@@ -56,6 +62,36 @@ def kind_config(workers: int = WORKERS, node_image: str = NODE_IMAGE) -> str:
     nodes += [{"role": "worker", "image": node_image} for _ in range(workers)]
     config = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": nodes}
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def version_command() -> list[str]:
+    """`kind version` (prints e.g. `kind v0.30.0 go1.24.6 linux/amd64`)."""
+    return ["kind", "version"]
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    """(major, minor, patch) of the first `vX.Y.Z` in `text` (pre-release suffixes ignored)."""
+    match = re.search(r"\bv(\d+)\.(\d+)\.(\d+)", text)
+    if match is None:
+        return None
+    return int(match[1]), int(match[2]), int(match[3])
+
+
+def version_problem(output: str) -> str | None:
+    """None when `kind version` printed KIND_VERSION or newer, else the line that says what
+    was found and how to install the right one."""
+    found = parse_version(output)
+    if found is None:
+        return f"`kind version` printed {output.strip()!r}, no version: {KIND_INSTALL}"
+    wanted = parse_version(KIND_VERSION)
+    assert wanted is not None
+    if found < wanted:
+        shown = "v" + ".".join(map(str, found))
+        return (
+            f"kind {shown} is older than {KIND_VERSION}, the release {NODE_IMAGE} is built for: "
+            f"{KIND_INSTALL}"
+        )
+    return None
 
 
 def get_clusters_command() -> list[str]:
@@ -144,10 +180,11 @@ class KindProvider(Provider):
     name = "kind"
     help = (
         f"a kind cluster named {CLUSTER_NAME!r} (1 control plane + {WORKERS} workers, "
-        f"{NODE_IMAGE}), reused if it exists, else created and deleted after the run; images "
-        "are built with docker and copied in with `kind load`; metrics-server is installed if "
-        "missing"
+        f"{NODE_IMAGE}, kind CLI {KIND_VERSION} or newer), reused if it exists, else created "
+        "and deleted after the run (kept with --keep-cluster); images are built with docker "
+        "and copied in with `kind load`; metrics-server is installed if missing"
     )
+    deletes_its_cluster = True
 
     def __init__(self, options: ProviderOptions, log: Log) -> None:
         super().__init__(options, log)
@@ -170,12 +207,22 @@ class KindProvider(Provider):
     def _run(self, args: Sequence[str], timeout_s: float, input_text: str | None = None) -> str:
         return run_command(args, timeout_s=timeout_s, log=self.log, input_text=input_text).stdout
 
-    def prepare(self) -> None:
-        """Reuse the `kube-alive` kind cluster, or create it."""
+    def check_cli(self) -> None:
+        """The kind CLI is on PATH and KIND_VERSION or newer; else one line with the fix."""
         if shutil.which("kind") is None:
             raise ProviderError(
-                "--cluster=kind needs the kind CLI on PATH (https://kind.sigs.k8s.io), and docker"
+                f"--cluster=kind needs the kind CLI ({KIND_VERSION} or newer) on PATH, and "
+                f"docker: {KIND_INSTALL}"
             )
+        output = self._run(version_command(), 60)
+        problem = version_problem(output)
+        if problem:
+            raise ProviderError(problem)
+        self.log(f"kind: {output.strip()}")
+
+    def prepare(self) -> None:
+        """Check the kind CLI, then reuse the `kube-alive` kind cluster, or create it."""
+        self.check_cli()
         clusters = self._run(get_clusters_command(), 60).split()
         if CLUSTER_NAME in clusters:
             self.log(f"kind: reusing cluster {CLUSTER_NAME}")
@@ -222,14 +269,21 @@ class KindProvider(Provider):
         return metrics_api_problem(kube)
 
     def teardown(self) -> None:
-        """Delete the cluster if this run created it."""
-        if self.created:
+        """Delete the cluster if this run created it and --keep-cluster was not given."""
+        if self.created and not self.options.keep_cluster:
             self._run(delete_command(), 300)
+        elif self.created:
+            self.log(f"kind: keeping cluster {CLUSTER_NAME} (--keep-cluster)")
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def describe(self) -> str:
         """One line for the header."""
-        how = "created by this run" if self.created else "reused"
+        if not self.created:
+            how = "reused, left as it was"
+        elif self.options.keep_cluster:
+            how = "created by this run, kept (--keep-cluster)"
+        else:
+            how = "created by this run, deleted at the end"
         return f"kind (cluster {CLUSTER_NAME}, {how})"
 
 

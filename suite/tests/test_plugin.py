@@ -41,6 +41,7 @@ def test_help_lists_the_group_and_every_cluster_choice(pytester):
         "kind: a kind cluster",
         "local: the single-node cluster",
         "--image-registry",
+        "--keep-cluster",
         "--keep-namespaces",
         "--report-dir",
         "--fail-on-skip",
@@ -73,6 +74,9 @@ def test_bogus_cluster_is_a_usage_error_listing_the_choices(pytester):
             "--kubeconfig=/no/such/file: no such file",
         ),
         (["--cluster=existing", "--image-registry=https://reg"], "without scheme"),
+        (["--keep-cluster"], "--keep-cluster needs --cluster=kind"),
+        (["--cluster=local", "--keep-cluster"], "--keep-cluster needs --cluster=kind"),
+        (["--cluster=existing", "--keep-cluster"], "--keep-cluster needs --cluster=kind"),
     ],
 )
 def test_bad_combinations_are_usage_errors(pytester, args, message):
@@ -133,6 +137,12 @@ def test_junit_defaults_into_the_report_dir_and_reports_are_written(pytester):
     assert (pytester.path / "elsewhere.xml").is_file()
     assert not (pytester.path / "out" / "junit.xml").exists()
     assert (pytester.path / "out" / "report.json").is_file()
+
+
+def test_keep_cluster_goes_with_kind(pytester):
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    result = pytester.runpytest(*PLUGIN, "--cluster=kind", "--keep-cluster", "--collect-only")
+    assert result.ret == pytest.ExitCode.OK
 
 
 def test_header_names_the_cluster_choice(pytester):

@@ -1,4 +1,6 @@
 import inspect
+import json
+import os
 import re
 import sys
 import types
@@ -160,6 +162,8 @@ def test_kind_creates_a_missing_cluster_and_loads_images(monkeypatch):
         commands.append(list(args))
         if args[:3] == ["docker", "image", "inspect"] and args[-1].endswith(":v2"):
             raise ProviderError("no such image")
+        if args == ["kind", "version"]:
+            return types.SimpleNamespace(stdout="kind v0.30.0 go1.24.6 linux/amd64\n")
         return types.SimpleNamespace(stdout="other-cluster\n")
 
     monkeypatch.setattr(kind, "run_command", fake_run)
@@ -167,7 +171,8 @@ def test_kind_creates_a_missing_cluster_and_loads_images(monkeypatch):
     provider = kind.KindProvider(ProviderOptions(repo_root=Path("/repo")), lambda m: None)
     provider.prepare()
     assert provider.created
-    assert commands[1][:3] == ["kind", "create", "cluster"]
+    assert commands[0] == ["kind", "version"]
+    assert commands[2][:3] == ["kind", "create", "cluster"]
     assert provider.kubeconfig().context == "kind-kube-alive"
     commands.clear()
     provider.make_images_available(
@@ -185,30 +190,151 @@ def test_kind_creates_a_missing_cluster_and_loads_images(monkeypatch):
     assert commands == [kind.delete_command()]
 
 
-def test_kind_reuses_an_existing_cluster_and_keeps_it(monkeypatch):
-    commands = []
-
-    def fake_run(args, **kwargs):
-        commands.append(list(args))
-        return types.SimpleNamespace(
-            stdout="kube-alive\n" if args[:3] == ["kind", "get", "clusters"] else "apiVersion: v1\n"
-        )
-
-    monkeypatch.setattr(kind, "run_command", fake_run)
-    monkeypatch.setattr(kind.shutil, "which", lambda name: f"/usr/bin/{name}")
-    provider = kind.KindProvider(ProviderOptions(), lambda m: None)
-    provider.prepare()
-    assert not provider.created
-    assert provider.kubeconfig().kubeconfig.read_text() == "apiVersion: v1\n"
-    commands.clear()
-    provider.teardown()
-    assert commands == []
-
-
-def test_kind_without_the_cli_says_so(monkeypatch):
-    monkeypatch.setattr(kind.shutil, "which", lambda name: None)
-    with pytest.raises(ProviderError, match="needs the kind CLI"):
+def test_kind_without_the_cli_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no kind anywhere
+    with pytest.raises(ProviderError) as error:
         kind.KindProvider(ProviderOptions(), lambda m: None).prepare()
+    assert str(error.value) == (
+        "--cluster=kind needs the kind CLI (v0.30.0 or newer) on PATH, and docker: "
+        "go install sigs.k8s.io/kind@v0.30.0 (or scripts/go-tool.sh kind)"
+    )
+
+
+FAKE_KIND = """#!{python}
+# A stand-in for the kind CLI: records each call, keeps its clusters in a file.
+import json, os, sys
+from pathlib import Path
+
+state = Path(os.environ["FAKE_KIND_STATE"])
+args = sys.argv[1:]
+with (state / "calls").open("a") as calls:
+    calls.write(json.dumps(args) + "\\n")
+clusters_file = state / "clusters"
+clusters = clusters_file.read_text().split() if clusters_file.exists() else []
+if args == ["version"]:
+    print((state / "version").read_text())
+elif args == ["get", "clusters"]:
+    if not clusters:
+        print("No kind clusters found.", file=sys.stderr)
+    print("\\n".join(clusters))
+elif args[:3] == ["get", "kubeconfig", "--name"] and args[3] in clusters:
+    print("apiVersion: v1\\nkind: Config\\n# of " + args[3])
+elif args[:2] == ["create", "cluster"]:
+    name = args[args.index("--name") + 1]
+    Path(args[args.index("--kubeconfig") + 1]).write_text("apiVersion: v1\\nkind: Config\\n")
+    clusters_file.write_text("\\n".join([*clusters, name]))
+elif args[:2] == ["delete", "cluster"]:
+    name = args[args.index("--name") + 1]
+    clusters_file.write_text("\\n".join(c for c in clusters if c != name))
+else:
+    sys.exit(f"fake kind: unexpected arguments {{args}}")
+"""
+
+
+class FakeKind:
+    """The fake kind CLI, first on PATH."""
+
+    def __init__(self, directory, monkeypatch):
+        self.state = directory / "state"
+        self.state.mkdir()
+        binary = directory / "bin" / "kind"
+        binary.parent.mkdir()
+        binary.write_text(FAKE_KIND.format(python=sys.executable))
+        binary.chmod(0o755)
+        monkeypatch.setenv("FAKE_KIND_STATE", str(self.state))
+        monkeypatch.setenv("PATH", f"{binary.parent}{os.pathsep}{os.environ['PATH']}")
+        self.version("kind v0.30.0 go1.24.6 linux/amd64")
+
+    def version(self, text):
+        (self.state / "version").write_text(text)
+
+    def has_cluster(self, name="kube-alive"):
+        path = self.state / "clusters"
+        return path.exists() and name in path.read_text().split()
+
+    def add_cluster(self, name="kube-alive"):
+        (self.state / "clusters").write_text(name)
+
+    def calls(self):
+        path = self.state / "calls"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def fake_kind(tmp_path, monkeypatch):
+    """A fake kind CLI on PATH (tmp directory), recording its calls."""
+    return FakeKind(tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "printed", ["kind v0.30.0 go1.24.6 linux/amd64", "kind v0.31.0-alpha.3+0123abcd go1.25.1"]
+)
+def test_kind_accepts_the_pinned_version_or_newer(fake_kind, printed):
+    fake_kind.version(printed)
+    log = []
+    kind.KindProvider(ProviderOptions(), log.append).check_cli()
+    assert fake_kind.calls() == [["version"]]
+    assert f"kind: {printed}" in log
+
+
+@pytest.mark.parametrize(
+    ("printed", "message"),
+    [
+        (
+            "kind v0.20.0 go1.20.4 linux/amd64",
+            "kind v0.20.0 is older than v0.30.0, the release kindest/node:v1.34.0 is built for: "
+            "go install sigs.k8s.io/kind@v0.30.0 (or scripts/go-tool.sh kind)",
+        ),
+        (
+            "kind (devel)",
+            "`kind version` printed 'kind (devel)', no version: "
+            "go install sigs.k8s.io/kind@v0.30.0 (or scripts/go-tool.sh kind)",
+        ),
+    ],
+)
+def test_kind_refuses_an_older_or_unknown_version_before_touching_clusters(
+    fake_kind, printed, message
+):
+    fake_kind.version(printed)
+    with pytest.raises(ProviderError) as error:
+        kind.KindProvider(ProviderOptions(), lambda m: None).prepare()
+    assert str(error.value) == message
+    assert fake_kind.calls() == [["version"]]
+
+
+@pytest.mark.parametrize(
+    ("existed", "keep", "created", "deleted", "described"),
+    [
+        (False, False, True, True, "created by this run, deleted at the end"),
+        (False, True, True, False, "created by this run, kept (--keep-cluster)"),
+        (True, False, False, False, "reused, left as it was"),
+        (True, True, False, False, "reused, left as it was"),
+    ],
+)
+def test_kind_deletes_only_a_cluster_it_created_and_was_not_told_to_keep(
+    fake_kind, existed, keep, created, deleted, described
+):
+    if existed:
+        fake_kind.add_cluster()
+    provider = kind.KindProvider(ProviderOptions(keep_cluster=keep), lambda m: None)
+    provider.prepare()
+    assert provider.created is created
+    assert fake_kind.has_cluster()
+    assert provider.kubeconfig().kubeconfig.read_text().startswith("apiVersion: v1")
+    assert provider.describe() == f"kind (cluster kube-alive, {described})"
+    provider.teardown()
+    assert fake_kind.has_cluster() is not deleted
+    verbs = [call[:2] for call in fake_kind.calls()]
+    assert verbs[:2] == [["version"], ["get", "clusters"]]
+    assert (["create", "cluster"] in verbs) is created
+    assert (["delete", "cluster"] in verbs) is deleted
+
+
+def test_kind_version_pin_is_the_one_go_tool_builds():
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "go-tool.sh").read_text()
+    pinned = re.search(r'\[kind\]="sigs\.k8s\.io/kind@(v[0-9.]+)"', script)
+    assert pinned, "scripts/go-tool.sh no longer pins kind"
+    assert pinned[1] == kind.KIND_VERSION
 
 
 def test_run_command_reports_the_failure():
