@@ -66,6 +66,13 @@ def _child_args(cluster: Cluster, config: pytest.Config, report_dir: Path) -> li
     return args
 
 
+def _default_sigint() -> None:
+    # A pytest started in the background by a non-interactive shell inherits SIGINT ignored, and
+    # its child would too (Python installs no KeyboardInterrupt handler then): give the child
+    # Ctrl-C's default disposition, as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupted_run_leaves_no_test_namespace(
     cluster: Cluster, pytestconfig: pytest.Config, tmp_path: Path
 ) -> None:
@@ -88,6 +95,7 @@ def test_interrupted_run_leaves_no_test_namespace(
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
+            preexec_fn=_default_sigint,
         )
     try:
 
