@@ -30,6 +30,8 @@ HPA_READING_DEADLINE_S = POD_METRICS_DEADLINE_S + 15 + 30
 #: a busy machine (container start included).
 LIVENESS_RESTART_DEADLINE_S = 1 + 30
 REQUESTS = 20
+#: EndpointSlice update + one kube-proxy sync (at most once a second), on a busy machine.
+CONVERGE_S = 30.0
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +61,10 @@ def test_a_local_image_runs_and_its_service_answers_from_host_and_pod(
     workloads.deploy("getip", replicas=2)
     service = cluster.kube.request("GET", f"/api/v1/namespaces/{namespace}/services/getip")
     cluster_ip = service["spec"]["clusterIP"]
+    # kube-proxy programs the endpoints a sync after the Deployment is Ready: wait for that
+    # (through the Service, from a pod) before counting answers.
+    pods = [name_of(pod) for pod in workloads.pods("getip")]
+    prober.converge(f"http://{cluster_ip}/", pods, timeout_s=CONVERGE_S)
     host_pods = set()
     for _ in range(REQUESTS):
         # A new client per request: a new connection, so kube-proxy picks a pod each time.
