@@ -271,7 +271,7 @@ def test_cli_rejects_an_unknown_version():
 @pytest.mark.skipif(
     os.environ.get("KUBE_ALIVE_MULTIARCH") != "1",
     reason="builds and runs the arm64 image under qemu (minutes, root); opt in with "
-    "KUBE_ALIVE_MULTIARCH=1 (CI runs `python -m localcluster.multiarch check-arm64` instead)",
+    "KUBE_ALIVE_MULTIARCH=1 (.ci/run sets it)",
 )
 def test_the_arm64_image_answers_under_emulation():
     report = multiarch.check_arm64(config.Paths.default(), print)
