@@ -194,10 +194,10 @@ def build_base_image(paths: config.Paths, log: Log) -> None:
             ],
             timeout=1800,
         )
-        # Slim the base: docs, man pages and apt lists are not needed to run Python.
-        for sub in ("usr/share/doc", "usr/share/man", "usr/share/locale", "var/lib/apt/lists"):
-            shutil.rmtree(rootfs / sub, ignore_errors=True)
-            (rootfs / sub).mkdir(parents=True, exist_ok=True)
+    # Slim the base: docs, man pages, locales and apt lists are not needed to run Python.
+    for sub in ("usr/share/doc", "usr/share/man", "usr/share/locale", "var/lib/apt/lists"):
+        shutil.rmtree(rootfs / sub, ignore_errors=True)
+        (rootfs / sub).mkdir(parents=True, exist_ok=True)
     log("python base: committing the rootfs as an image")
     ctr = _buildah("from", "scratch")
     try:
