@@ -183,12 +183,20 @@ def up(paths: config.Paths, log: Log) -> dict[str, float]:
     build.build_binaries(paths, log)
     pause = build.build_pause_image(paths, log)
     timings["build"] = time.monotonic() - t0
+    specs = components.specs(paths)
+    if not any(processes.pid_of(paths, spec.name) for spec in specs) and (
+        (paths.state.exists() and any(paths.state.iterdir())) or leftovers(paths)
+    ):
+        # A cluster that died (killed session, reboot) left pods, mounts and rules behind:
+        # starting over from a clean node is more honest than reviving half of it.
+        log("no component runs, but an earlier cluster left state behind: cleaning it up first")
+        down(paths, log)
     _check_ports(paths)
     _check_networks()
     _setup_network()
     pki.ensure_pki(paths)
     components.write_configs(paths)
-    for spec in components.specs(paths):
+    for spec in specs:
         t = time.monotonic()
         if processes.pid_of(paths, spec.name) is None:
             log(f"starting {spec.name}")
