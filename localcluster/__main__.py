@@ -5,8 +5,28 @@ from __future__ import annotations
 import argparse
 import sys
 
-from localcluster import api
+from localcluster import api, faults
 from localcluster.util import ClusterError, stderr_log
+
+#: Exit status of `fault apply` when the fault cannot be applied here (a caller reports it as not
+#: run, never as caught).
+NOT_APPLICABLE = 3
+
+
+def _fault(action: str, name: str | None) -> int:
+    if action == "list":
+        for line in faults.describe():
+            print(line)
+    elif action == "status":
+        current = api.fault_active()
+        print(current or "no fault applied")
+        return 0 if current else 1
+    elif action == "apply":
+        assert name is not None
+        api.fault_apply(name, stderr_log)
+    else:
+        api.fault_clear(name, stderr_log)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("kubeconfig", help="print the admin kubeconfig's path")
     load = sub.add_parser("load-images", help="build the workload images and import them")
     load.add_argument("refs", nargs="*", help="image references (default: every workload image)")
+    fault = sub.add_parser(
+        "fault",
+        help="switch the running cluster to a named fault and back (`fault list` names them)",
+    )
+    fault_sub = fault.add_subparsers(dest="action", required=True)
+    apply = fault_sub.add_parser("apply", help="break the cluster as NAME says")
+    apply.add_argument("name", metavar="NAME")
+    clear = fault_sub.add_parser("clear", help="undo the applied fault (checked to be NAME)")
+    clear.add_argument("name", metavar="NAME", nargs="?")
+    fault_sub.add_parser("list", help="each fault: what it breaks and how")
+    fault_sub.add_parser("status", help="print the applied fault; exit 0 if one is applied")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -37,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             print(api.kubeconfig_path())
         elif args.command == "load-images":
             api.load_images(args.refs, stderr_log)
+        elif args.command == "fault":
+            return _fault(args.action, args.name if "name" in args else None)
+    except faults.FaultNotApplicable as exc:
+        print(f"localcluster {args.command}: {exc}", file=sys.stderr)
+        return NOT_APPLICABLE
     except ClusterError as exc:
         print(f"localcluster {args.command}: {exc}", file=sys.stderr)
         return 1

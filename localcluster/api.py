@@ -7,13 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from localcluster import build as _build
-from localcluster import cluster, config
+from localcluster import cluster, config, faults
 from localcluster.util import ClusterError, Log
 
 __all__ = [
     "ClusterError",
     "build",
     "down",
+    "fault_active",
+    "fault_apply",
+    "fault_clear",
     "is_healthy",
     "kubeconfig_path",
     "load_images",
@@ -46,8 +49,8 @@ def build(log: Log) -> None:
 
 
 def up(log: Log) -> None:
-    """Start the cluster unless a healthy one runs; idempotent."""
-    if is_healthy():
+    """Start the cluster unless a healthy one runs (an applied fault is cleared); idempotent."""
+    if faults.active(_paths()) is None and is_healthy():
         log(f"a healthy local cluster is running; KUBECONFIG={kubeconfig_path()}")
         return
     cluster.up(_paths(), log)
@@ -79,3 +82,19 @@ def load_images(refs: Sequence[str], log: Log) -> None:
             )
         chosen = [archive for ref, archive in built if not refs or ref in refs]
         cluster.import_images(paths, chosen, log)
+
+
+def fault_apply(name: str, log: Log) -> None:
+    """Switch the running cluster to the named fault (see `localcluster.faults`)."""
+    faults.apply(_paths(), name, log, healthy=is_healthy)
+
+
+def fault_clear(name: str | None, log: Log) -> None:
+    """Switch back from the applied fault (checking it is `name`, if given)."""
+    faults.clear(_paths(), log, name)
+
+
+def fault_active() -> str | None:
+    """The name of the applied fault, or None."""
+    fault = faults.active(_paths())
+    return fault.name if fault is not None else None

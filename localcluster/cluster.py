@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from localcluster import build, components, config, pki, processes
+from localcluster import build, components, config, faults, pki, processes
 from localcluster.util import ClusterError, Log, poll, run
 
 # Debian packages the node needs, and a file each one provides.
@@ -170,7 +170,10 @@ def import_images(paths: config.Paths, archives: Sequence[Path], log: Log) -> No
 def is_healthy(paths: config.Paths) -> bool:
     """True when every component runs and the API server and node answer Ready."""
     specs = components.specs(paths)
-    if any(processes.pid_of(paths, s.name) is None for s in specs):
+    # A component stopped on purpose by an applied fault (`fault apply`) does not make the cluster
+    # unhealthy, or the suite's provider would start it again and undo the fault.
+    excused = faults.excused(paths)
+    if any(processes.pid_of(paths, s.name) is None for s in specs if s.name not in excused):
         return False
     return components.api(paths, "/readyz")[0] == 200 and components.node_ready(paths) is None
 
@@ -183,6 +186,10 @@ def up(paths: config.Paths, log: Log) -> dict[str, float]:
     build.build_binaries(paths, log)
     pause = build.build_pause_image(paths, log)
     timings["build"] = time.monotonic() - t0
+    if faults.active(paths) is not None:
+        # A fault (applied on purpose, or left by a crashed run): its component is stopped here
+        # and started below with its normal settings.
+        faults.clear(paths, log, restart=False)
     specs = components.specs(paths)
     if not any(processes.pid_of(paths, spec.name) for spec in specs) and (
         (paths.state.exists() and any(paths.state.iterdir())) or leftovers(paths)
@@ -341,6 +348,7 @@ def down(paths: config.Paths, log: Log) -> bool:
             log(f"stopped {name}")
             stopped_any = True
     had_state = paths.state.exists() and any(paths.state.iterdir())
+    faults.lock_path().unlink(missing_ok=True)
     _cleanup_pods(paths, log)
     if processes.stop(paths, "containerd", grace=20):
         log("stopped containerd")
@@ -384,5 +392,9 @@ def status(paths: config.Paths, out: Log) -> bool:
         state = "stopped" if pid is None else (spec.ready() or "ready")
         healthy &= state == "ready"
         out(f"{spec.name:24} {'-' if pid is None else pid:>8}  {state}")
+    fault = faults.active(paths)
+    if fault is not None:
+        out(f"fault applied: {fault.name} ({fault.how}); `python -m localcluster fault clear`")
+        healthy = False
     out(f"kubeconfig: {paths.admin_kubeconfig}")
     return healthy
