@@ -1,0 +1,98 @@
+"""`python -m localcluster kind-node-image` and `python -m localcluster engine ...`: what a kind
+cluster needs on a machine without Docker or a registry (CI): the offline node image and a
+private Docker engine to run it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from localcluster import build, config, engine, kindnode
+from localcluster.util import ClusterError, Log, run
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the kind-related commands on the main parser."""
+    node = sub.add_parser(
+        "kind-node-image",
+        help="build (or find cached) the offline kind node image; print its archive's path",
+    )
+    node.add_argument(
+        "--load", action="store_true", help="also `docker load` it into the running engine"
+    )
+    node.add_argument(
+        "--prepare",
+        action="store_true",
+        help=(
+            "only fetch what needs the network and little CPU (root filesystems, Debian's "
+            "docker.io), to overlap with other builds"
+        ),
+    )
+    eng = sub.add_parser(
+        "engine", help="a private Docker engine for kind (CI has none): up, down, status, env"
+    )
+    eng_sub = eng.add_subparsers(dest="action", required=True)
+    eng_sub.add_parser(
+        "up", help="start it (or reuse it); print DOCKER_HOST and PATH lines for `eval`"
+    )
+    eng_sub.add_parser("down", help="remove every container, network and mount; stop it")
+    eng_sub.add_parser("status", help="exit 0 when it answers")
+    eng_sub.add_parser("env", help="print DOCKER_HOST and PATH lines for `eval`")
+    eng_sub.add_parser(
+        "load-workloads",
+        help="build the workload images (cached) and `docker load` them into the engine",
+    )
+
+
+def run_command(args: argparse.Namespace, log: Log) -> int:
+    """Run one of the commands registered by add_parsers."""
+    paths = config.Paths.default()
+    if args.command == "kind-node-image":
+        if args.prepare:
+            kindnode.prepare(paths, log)
+            engine.docker_root(paths, log)
+            return 0
+        image = kindnode.build_node_image(paths, log)
+        if args.load:
+            engine.load_archives(paths, [image.archive], log)
+        print(image.archive)
+        return 0
+    if args.action == "up":
+        engine.up(paths, log)
+        _print_env(paths, log)
+    elif args.action == "env":
+        _print_env(paths, log)
+    elif args.action == "down":
+        engine.down(paths, log)
+    elif args.action == "status":
+        return 0 if engine.status(paths, print) else 1
+    elif args.action == "load-workloads":
+        load_workloads(paths, log)
+    return 0
+
+
+def _print_env(paths: config.Paths, log: Log) -> None:
+    docker = engine.docker_bin(paths, log)
+    kind = kindnode.build_kind_cli(paths, log).parent
+    print(f"export DOCKER_HOST={engine.docker_host(engine.EnginePaths.default())}")
+    print(f"export PATH={docker}:{kind}:{os.environ['PATH']}")
+
+
+def load_workloads(paths: config.Paths, log: Log) -> None:
+    """The workload images, built as on the local cluster, into the engine's image store (where
+    `pytest --cluster=kind` finds them, as it finds images a user built with docker)."""
+    with tempfile.TemporaryDirectory(dir=kindnode.kind_cache(paths)) as tmp:
+        archives = []
+        for ref, oci_archive in build.build_workload_images(paths, log):
+            # Docker 20.10 loads only the docker-save layout: re-export through buildah.
+            present = run(["buildah", "inspect", "--type", "image", ref], check=False)
+            if present.returncode != 0:
+                run(["buildah", "pull", "-q", f"oci-archive:{oci_archive}"], timeout=600)
+            out = Path(tmp) / f"{ref.rsplit(':', 1)[-1]}.tar"
+            run(["buildah", "push", "-q", ref, f"docker-archive:{out}:{ref}"], timeout=600)
+            archives.append(out)
+        if not archives:
+            raise ClusterError("no workload images were built")
+        engine.load_archives(paths, archives, log)
