@@ -35,6 +35,8 @@ class ProviderOptions:
     context: str | None = None
     image_registry: str | None = None
     keep_cluster: bool = False
+    #: --cluster=kind: the node image (None: $KUBE_ALIVE_KIND_NODE_IMAGE, else the release's).
+    kind_node_image: str | None = None
     repo_root: Path = REPO_ROOT
 
 

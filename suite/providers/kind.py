@@ -1,14 +1,22 @@
 """`--cluster=kind`: a kind cluster named `kube-alive` (1 control plane + 2 workers).
 
-The kind CLI and its version are checked first. The cluster is created with it when it does not
-exist (and then deleted again by this run's teardown, unless `--keep-cluster`), reused and left
-as it is otherwise. Images are built with docker from workloads/Dockerfile when docker does not
+The kind CLI, its version and the Docker engine are checked first, each failing in one line that
+says what to fix. The cluster is created from the node image (`--kind-node-image`, else
+$KUBE_ALIVE_KIND_NODE_IMAGE, else kind's release image) when it does not exist, and deleted again
+by this run's teardown unless `--keep-cluster`, also when the run is interrupted during create. An
+existing cluster is reused when its nodes are Ready, and replaced (with a message) when not: a
+crashed run's remains. Images are built with docker from workloads/Dockerfile when docker does not
 have them, and copied to the nodes with `kind load docker-image`. kind clusters come without
-metrics-server, so it is installed when the metrics API is missing.
+metrics-server: a node image made by `python -m localcluster kind-node-image` carries it (image
+and manifest), anything else gets the upstream release manifest.
+
+Pod and Service ranges (POD_SUBNET, SERVICE_SUBNET) are chosen off the local cluster's, whose
+forwarding guard on the host drops bridged traffic from its own pod range.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -39,6 +47,21 @@ CONTEXT = f"kind-{CLUSTER_NAME}"
 WORKERS = 2
 #: The node image pins the Kubernetes version (kind's image for 1.34).
 NODE_IMAGE = "kindest/node:v1.34.0"
+NODE_IMAGE_ENV = "KUBE_ALIVE_KIND_NODE_IMAGE"
+#: Off the local cluster's 10.244.0.0/16 and 10.96.0.0/16 (see the module docstring).
+POD_SUBNET = "10.245.0.0/16"
+SERVICE_SUBNET = "10.97.0.0/16"
+#: Lets a registry be configured per node later (/etc/containerd/certs.d/HOST/hosts.toml), as
+#: kind's documentation does for local registries.
+CONTAINERD_REGISTRY_PATCH = (
+    '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
+)
+#: Where a kube-alive node image keeps its metrics-server manifest (see localcluster.kindnode).
+NODE_METRICS_MANIFEST = "/kind/manifests/kube-alive-metrics-server.yaml"
+DOCKER_INSTALL = (
+    "install Docker and start it, or on a machine without one run "
+    '`eval "$(python -m localcluster engine up)"` (a private engine, see README)'
+)
 METRICS_SERVER_VERSION = "v0.8.0"
 METRICS_SERVER_MANIFEST = (
     "https://github.com/kubernetes-sigs/metrics-server/releases/download/"
@@ -50,6 +73,8 @@ METRICS_SERVER_PATCH = (
     '"value": "--kubelet-insecure-tls"}]'
 )
 CREATE_TIMEOUT_S = 600
+#: A reused cluster's nodes must be Ready within this, else it is replaced.
+REUSE_READY_S = 60
 LOAD_TIMEOUT_S = 600
 BUILD_TIMEOUT_S = 1800
 #: metrics-server start + first scrape; it registers its APIService before it can answer.
@@ -57,11 +82,41 @@ METRICS_READY_S = 180
 
 
 def kind_config(workers: int = WORKERS, node_image: str = NODE_IMAGE) -> str:
-    """The kind cluster config: one control plane and `workers` workers."""
+    """The kind cluster config: one control plane and `workers` workers, pod and service ranges
+    off the local cluster's, containerd's registry configuration read from certs.d."""
     nodes = [{"role": "control-plane", "image": node_image}]
     nodes += [{"role": "worker", "image": node_image} for _ in range(workers)]
-    config = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "nodes": nodes}
+    config = {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "networking": {"podSubnet": POD_SUBNET, "serviceSubnet": SERVICE_SUBNET},
+        "containerdConfigPatches": [CONTAINERD_REGISTRY_PATCH],
+        "nodes": nodes,
+    }
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def node_image_choice(option: str | None, environ: dict[str, str] | None = None) -> str:
+    """The node image: the option, else $KUBE_ALIVE_KIND_NODE_IMAGE, else the release's."""
+    env = os.environ if environ is None else environ
+    return option or env.get(NODE_IMAGE_ENV) or NODE_IMAGE
+
+
+def docker_version_command() -> list[str]:
+    """Does the Docker engine answer? (prints the server version)"""
+    return ["docker", "version", "--format", "{{.Server.Version}}"]
+
+
+def docker_problem(which: str | None, answered: bool, error: str) -> str | None:
+    """None when docker is there and its engine answers, else the one line that says what to
+    fix."""
+    if which is None:
+        return f"--cluster=kind needs docker on PATH: {DOCKER_INSTALL}"
+    if not answered:
+        host = os.environ.get("DOCKER_HOST", "the default socket")
+        last = error.strip().splitlines()[-1] if error.strip() else "no answer"
+        return f"the Docker engine at {host} does not answer ({last}): {DOCKER_INSTALL}"
+    return None
 
 
 def version_command() -> list[str]:
@@ -151,6 +206,16 @@ def docker_build_command(ref: str, repo_root: Path) -> list[str]:
     ]
 
 
+def nodes_command() -> list[str]:
+    """`kind get nodes` of the suite's cluster."""
+    return ["kind", "get", "nodes", "--name", CLUSTER_NAME]
+
+
+def node_exec_command(node: str, *args: str) -> list[str]:
+    """A command inside a kind node (kind's nodes are docker containers)."""
+    return ["docker", "exec", node, *args]
+
+
 def kubectl_command(kubeconfig: Path, *args: str) -> list[str]:
     """kubectl against the kind cluster."""
     return ["kubectl", "--kubeconfig", str(kubeconfig), "--context", CONTEXT, *args]
@@ -180,16 +245,28 @@ class KindProvider(Provider):
     name = "kind"
     help = (
         f"a kind cluster named {CLUSTER_NAME!r} (1 control plane + {WORKERS} workers, "
-        f"{NODE_IMAGE}, kind CLI {KIND_VERSION} or newer), reused if it exists, else created "
-        "and deleted after the run (kept with --keep-cluster); images are built with docker "
-        "and copied in with `kind load`; metrics-server is installed if missing"
+        f"--kind-node-image or {NODE_IMAGE}, kind CLI {KIND_VERSION} or newer), reused if it "
+        "exists and is healthy, else created and deleted after the run (kept with "
+        "--keep-cluster); images are built with docker and copied in with `kind load`; "
+        "metrics-server is installed if missing"
     )
     deletes_its_cluster = True
 
     def __init__(self, options: ProviderOptions, log: Log) -> None:
         super().__init__(options, log)
-        self._workdir = Path(tempfile.mkdtemp(prefix="kube-alive-kind-"))
-        self._kubeconfig = options.kubeconfig or self._workdir / "kubeconfig"
+        self.node_image = node_image_choice(options.kind_node_image)
+        # Made when first needed (prepare), removed by teardown: constructing a provider (as
+        # unit tests and `--help` do) leaves nothing behind.
+        self._workdir: Path | None = None
+        self._own_kubeconfig = options.kubeconfig is None
+        self._kubeconfig = options.kubeconfig or Path("kubeconfig")
+
+    def _work(self) -> Path:
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="kube-alive-kind-"))
+            if self._own_kubeconfig:
+                self._kubeconfig = self._workdir / "kubeconfig"
+        return self._workdir
 
     @classmethod
     def usage_errors(cls, options: ProviderOptions) -> list[str]:
@@ -220,22 +297,68 @@ class KindProvider(Provider):
             raise ProviderError(problem)
         self.log(f"kind: {output.strip()}")
 
+    def check_docker(self) -> None:
+        """docker is on PATH and its engine answers; else one line with the fix."""
+        which = shutil.which("docker")
+        answered, error = False, ""
+        if which is not None:
+            try:
+                self.log(f"docker engine {self._run(docker_version_command(), 30).strip()}")
+                answered = True
+            except ProviderError as failure:
+                error = str(failure)
+        problem = docker_problem(which, answered, error)
+        if problem:
+            raise ProviderError(problem)
+
     def prepare(self) -> None:
-        """Check the kind CLI, then reuse the `kube-alive` kind cluster, or create it."""
+        """Check kind and docker, then reuse the healthy `kube-alive` kind cluster, or create
+        it (replacing an unhealthy one)."""
         self.check_cli()
+        self.check_docker()
+        self._work()
         clusters = self._run(get_clusters_command(), 60).split()
         if CLUSTER_NAME in clusters:
-            self.log(f"kind: reusing cluster {CLUSTER_NAME}")
             kubeconfig = self._run(kubeconfig_command(), 60)
-            if not self.options.kubeconfig:
+            if self._own_kubeconfig:
                 self._kubeconfig.write_text(kubeconfig)
                 self._kubeconfig.chmod(0o600)
-            return
-        config_path = self._workdir / "kind.yaml"
-        config_path.write_text(kind_config())
-        self.log(f"kind: creating cluster {CLUSTER_NAME} (1 control plane, {WORKERS} workers)")
-        self._run(create_command(config_path, self._kubeconfig), CREATE_TIMEOUT_S)
+            problem = self._unready_nodes()
+            if problem is None:
+                self.log(f"kind: reusing cluster {CLUSTER_NAME} (every node Ready)")
+                return
+            self.log(
+                f"kind: cluster {CLUSTER_NAME} exists but is not healthy ({problem}), "
+                "probably left by a crashed run: deleting it and creating a new one"
+            )
+            self._run(delete_command(), 300)
+        config_path = self._work() / "kind.yaml"
+        config_path.write_text(kind_config(node_image=self.node_image))
+        self.log(
+            f"kind: creating cluster {CLUSTER_NAME} (1 control plane, {WORKERS} workers, "
+            f"{self.node_image}; about a minute)"
+        )
+        # Marked before kind runs: an interrupted or failed create still gets deleted.
         self.created = True
+        self._run(create_command(config_path, self._kubeconfig), CREATE_TIMEOUT_S)
+
+    def _unready_nodes(self) -> str | None:
+        """None when every node of the cluster is Ready, else what was seen."""
+        try:
+            out = self._run(
+                kubectl_command(
+                    self._kubeconfig,
+                    "wait",
+                    "--for=condition=Ready",
+                    "node",
+                    "--all",
+                    f"--timeout={REUSE_READY_S}s",
+                ),
+                REUSE_READY_S + 30,
+            )
+        except ProviderError as error:
+            return str(error).splitlines()[-1]
+        return None if "condition met" in out else out.strip()
 
     def kubeconfig(self) -> Access:
         """The kubeconfig kind wrote, context `kind-kube-alive`."""
@@ -256,12 +379,32 @@ class KindProvider(Provider):
         return {host_architecture()}
 
     def ensure_metrics_api(self, kube: Kube) -> str | None:
-        """Install metrics-server when the metrics API is missing, and wait for it."""
+        """Install metrics-server when the metrics API is missing, and wait for it: from the
+        node image when it carries it (no registry needed), else the upstream release."""
         if metrics_api_problem(kube) is None:
             return None
-        self.log(f"kind: installing metrics-server {METRICS_SERVER_VERSION}")
         try:
-            for command in metrics_server_commands(self._kubeconfig):
+            control_plane = next(
+                n for n in self._run(nodes_command(), 60).split() if n.endswith("control-plane")
+            )
+            on_node = ["test", "-f", NODE_METRICS_MANIFEST]
+            try:
+                self._run(node_exec_command(control_plane, *on_node), 30)
+                commands = [
+                    node_exec_command(
+                        control_plane,
+                        "kubectl",
+                        "--kubeconfig=/etc/kubernetes/admin.conf",
+                        "apply",
+                        "-f",
+                        NODE_METRICS_MANIFEST,
+                    )
+                ]
+                self.log(f"kind: installing metrics-server from the node image ({control_plane})")
+            except ProviderError:
+                commands = metrics_server_commands(self._kubeconfig)
+                self.log(f"kind: installing metrics-server {METRICS_SERVER_VERSION} (release)")
+            for command in commands:
                 self._run(command, 120)
             wait_apiservice_available(kube, METRICS_APISERVICE, timeout_s=METRICS_READY_S)
         except (ProviderError, WaitFailed) as error:
@@ -274,7 +417,9 @@ class KindProvider(Provider):
             self._run(delete_command(), 300)
         elif self.created:
             self.log(f"kind: keeping cluster {CLUSTER_NAME} (--keep-cluster)")
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     def describe(self) -> str:
         """One line for the header."""
@@ -284,7 +429,7 @@ class KindProvider(Provider):
             how = "created by this run, kept (--keep-cluster)"
         else:
             how = "created by this run, deleted at the end"
-        return f"kind (cluster {CLUSTER_NAME}, {how})"
+        return f"kind (cluster {CLUSTER_NAME}, node image {self.node_image}, {how})"
 
 
 PROVIDER = KindProvider

@@ -7,12 +7,13 @@ import types
 from pathlib import Path
 
 import pytest
+import yaml
 
 from suite import images, providers
 from suite.providers import ProviderOptions, existing, kind, local
 from suite.providers.base import ProviderError, run_command
 from suite.providers.existing import ExistingProvider
-from suite.tests.fakes import FakeKube
+from suite.tests.fakes import Collection, FakeKube, FakeStream, event
 
 
 def test_every_provider_module_is_found():
@@ -105,6 +106,46 @@ def test_kind_config_has_one_control_plane_and_two_workers():
     assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
     assert [node["role"] for node in config["nodes"]] == ["control-plane", "worker", "worker"]
     assert {node["image"] for node in config["nodes"]} == {kind.NODE_IMAGE}
+    # Off the local cluster's pod range (its host guard drops bridged traffic from it) and
+    # service range (routed to its node interface on the host).
+    assert config["networking"] == {"podSubnet": "10.245.0.0/16", "serviceSubnet": "10.97.0.0/16"}
+    assert "config_path" in config["containerdConfigPatches"][0]
+
+
+def test_kind_node_image_comes_from_the_option_then_the_environment_then_the_release():
+    env = {"KUBE_ALIVE_KIND_NODE_IMAGE": "from/env:1"}
+    assert kind.node_image_choice("from/option:1", env) == "from/option:1"
+    assert kind.node_image_choice(None, env) == "from/env:1"
+    assert kind.node_image_choice(None, {}) == kind.NODE_IMAGE
+    config = yaml.safe_load(kind.kind_config(node_image="from/option:1"))
+    assert {node["image"] for node in config["nodes"]} == {"from/option:1"}
+
+
+@pytest.mark.parametrize(
+    ("which", "answered", "error", "expected"),
+    [
+        ("/usr/bin/docker", True, "", None),
+        (None, False, "", "--cluster=kind needs docker on PATH: install Docker"),
+        (
+            "/usr/bin/docker",
+            False,
+            "failed with exit code 1:\nCannot connect to the Docker daemon",
+            "the Docker engine at unix:///x.sock does not answer (Cannot connect to the Docker "
+            "daemon): install Docker",
+        ),
+    ],
+)
+def test_kind_says_in_one_line_when_docker_is_missing_or_down(
+    monkeypatch, which, answered, error, expected
+):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///x.sock")
+    problem = kind.docker_problem(which, answered, error)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem.startswith(expected)
+        assert "\n" not in problem
+        assert "python -m localcluster engine up" in problem
 
 
 def test_kind_command_lines(tmp_path):
@@ -164,6 +205,8 @@ def test_kind_creates_a_missing_cluster_and_loads_images(monkeypatch):
             raise ProviderError("no such image")
         if args == ["kind", "version"]:
             return types.SimpleNamespace(stdout="kind v0.30.0 go1.24.6 linux/amd64\n")
+        if args[:2] == ["docker", "version"]:
+            return types.SimpleNamespace(stdout="20.10.24\n")
         return types.SimpleNamespace(stdout="other-cluster\n")
 
     monkeypatch.setattr(kind, "run_command", fake_run)
@@ -172,7 +215,8 @@ def test_kind_creates_a_missing_cluster_and_loads_images(monkeypatch):
     provider.prepare()
     assert provider.created
     assert commands[0] == ["kind", "version"]
-    assert commands[2][:3] == ["kind", "create", "cluster"]
+    assert commands[1][:2] == ["docker", "version"]
+    assert commands[3][:3] == ["kind", "create", "cluster"]
     assert provider.kubeconfig().context == "kind-kube-alive"
     commands.clear()
     provider.make_images_available(
@@ -231,8 +275,18 @@ else:
 """
 
 
+# Stand-ins for docker (its engine answers) and kubectl (the nodes are Ready unless told not).
+FAKE_DOCKER = """#!/bin/sh
+echo 20.10.24
+"""
+FAKE_KUBECTL = """#!/bin/sh
+[ -e "$FAKE_KIND_STATE/unready" ] && { echo "timed out waiting for the condition" >&2; exit 1; }
+echo "node/kube-alive-control-plane condition met"
+"""
+
+
 class FakeKind:
-    """The fake kind CLI, first on PATH."""
+    """The fake kind CLI (with docker and kubectl stand-ins), first on PATH."""
 
     def __init__(self, directory, monkeypatch):
         self.state = directory / "state"
@@ -241,6 +295,9 @@ class FakeKind:
         binary.parent.mkdir()
         binary.write_text(FAKE_KIND.format(python=sys.executable))
         binary.chmod(0o755)
+        for name, text in (("docker", FAKE_DOCKER), ("kubectl", FAKE_KUBECTL)):
+            (binary.parent / name).write_text(text)
+            (binary.parent / name).chmod(0o755)
         monkeypatch.setenv("FAKE_KIND_STATE", str(self.state))
         monkeypatch.setenv("PATH", f"{binary.parent}{os.pathsep}{os.environ['PATH']}")
         self.version("kind v0.30.0 go1.24.6 linux/amd64")
@@ -252,8 +309,10 @@ class FakeKind:
         path = self.state / "clusters"
         return path.exists() and name in path.read_text().split()
 
-    def add_cluster(self, name="kube-alive"):
+    def add_cluster(self, name="kube-alive", ready=True):
         (self.state / "clusters").write_text(name)
+        if not ready:
+            (self.state / "unready").write_text("")
 
     def calls(self):
         path = self.state / "calls"
@@ -321,7 +380,9 @@ def test_kind_deletes_only_a_cluster_it_created_and_was_not_told_to_keep(
     assert provider.created is created
     assert fake_kind.has_cluster()
     assert provider.kubeconfig().kubeconfig.read_text().startswith("apiVersion: v1")
-    assert provider.describe() == f"kind (cluster kube-alive, {described})"
+    assert provider.describe() == (
+        f"kind (cluster kube-alive, node image {kind.NODE_IMAGE}, {described})"
+    )
     provider.teardown()
     assert fake_kind.has_cluster() is not deleted
     verbs = [call[:2] for call in fake_kind.calls()]
@@ -374,19 +435,32 @@ def ready_node(name, *image_names, arch="amd64"):
 
 def test_existing_without_a_registry_needs_the_images_on_every_ready_node():
     refs = ["localhost/kube-alive/workloads:v1", "localhost/kube-alive/workloads:v2"]
-    nodes = {"items": [ready_node("pi-1", *refs), ready_node("pi-2", refs[0])], "metadata": {}}
-    kube = FakeKube().on("GET", "/api/v1/nodes", nodes)
+    nodes = Collection([ready_node("pi-1", *refs), ready_node("pi-2", refs[0])])
+    kube = FakeKube().on("GET", "/api/v1/nodes", nodes.handler)
     provider = ExistingProvider(ProviderOptions(), lambda m: None)
     assert provider.image_architectures() is None
-    assert provider.images_problem(kube, refs) == (
+    assert provider.images_problem(kube, refs, timeout_s=0.3) == (
         "no --image-registry given and the nodes lack workload images (node pi-2: "
-        "localhost/kube-alive/workloads:v2): push them with scripts/build-images.sh REGISTRY "
-        "--push and pass --image-registry=REGISTRY"
+        "localhost/kube-alive/workloads:v2, still after 0 s of node status updates): push them "
+        "with scripts/build-images.sh REGISTRY --push and pass --image-registry=REGISTRY"
     )
-    assert provider.images_problem(kube, refs[:1]) is None
+    assert provider.images_problem(kube, refs[:1], timeout_s=0.3) is None
     registry = ExistingProvider(ProviderOptions(image_registry="reg:5000"), lambda m: None)
     assert registry.images_problem(kube, refs) is None  # pulled when needed; failures name it
     assert registry.image_architectures() == {"amd64", "arm64"}
+
+
+def test_existing_waits_for_the_node_status_update_that_lists_just_imported_images():
+    """Right after an import the node's status does not list the image yet; its next status
+    update does. That is not "missing"."""
+    refs = ["localhost/kube-alive/workloads:v1", "localhost/kube-alive/workloads:v2"]
+    nodes = Collection([ready_node("pi-1", refs[0])])
+    nodes.watches = [FakeStream([event("MODIFIED", ready_node("pi-1", *refs))])]
+    kube = FakeKube().on("GET", "/api/v1/nodes", nodes.handler)
+    provider = ExistingProvider(ProviderOptions(), lambda m: None)
+    assert provider.images_problem(kube, refs, timeout_s=10) is None
+    assert nodes.lists == 1
+    assert existing.IMAGES_LISTED_S >= 2 * existing.NODE_STATUS_UPDATE_S
 
 
 def test_existing_images_are_pushed_for_the_architectures_build_images_builds():
@@ -406,3 +480,48 @@ def test_existing_names_the_metrics_server_manifest():
     )
     present = FakeKube().on("GET", "/apis/metrics.k8s.io/v1beta1", {"resources": []})
     assert ExistingProvider(ProviderOptions(), lambda m: None).ensure_metrics_api(present) is None
+
+
+def test_kind_replaces_an_unhealthy_cluster_left_by_a_crashed_run(fake_kind):
+    fake_kind.add_cluster(ready=False)
+    log = []
+    provider = kind.KindProvider(ProviderOptions(), log.append)
+    provider.prepare()
+    verbs = [call[:2] for call in fake_kind.calls()]
+    assert verbs == [
+        ["version"],
+        ["get", "clusters"],
+        ["get", "kubeconfig"],
+        ["delete", "cluster"],
+        ["create", "cluster"],
+    ]
+    assert provider.created
+    assert any("not healthy" in line and "deleting it" in line for line in log)
+    provider.teardown()
+    assert not fake_kind.has_cluster()
+
+
+def test_kind_deletes_a_cluster_whose_create_was_interrupted(fake_kind, monkeypatch):
+    provider = kind.KindProvider(ProviderOptions(), lambda m: None)
+    real_run = provider._run
+
+    def interrupted(args, timeout_s, input_text=None):
+        if args[:3] == ["kind", "create", "cluster"]:
+            raise KeyboardInterrupt
+        return real_run(args, timeout_s, input_text)
+
+    monkeypatch.setattr(provider, "_run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        provider.prepare()
+    assert provider.created  # so that teardown deletes whatever kind had made
+    monkeypatch.setattr(provider, "_run", real_run)
+    provider.teardown()
+    assert ["delete", "cluster"] in [call[:2] for call in fake_kind.calls()]
+
+
+def test_constructing_a_kind_provider_leaves_no_folder_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(kind.tempfile, "tempdir", str(tmp_path))
+    provider = kind.KindProvider(ProviderOptions(), lambda m: None)
+    assert list(tmp_path.iterdir()) == []
+    provider.teardown()
+    assert list(tmp_path.iterdir()) == []
