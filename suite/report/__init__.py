@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from suite.report import views
+from suite.report import catches, views
 from suite.session import SessionState, TestOutcome
 
 TEMPLATE = "report.html.j2"
@@ -112,6 +112,8 @@ def write(state: SessionState, cluster: Mapping[str, Any] | None, exitstatus: in
     )
     directory = state.settings.report_dir
     directory.mkdir(parents=True, exist_ok=True)
+    # A fault matrix run before this one (`python -m suite.faultmatrix`) goes into its report.
+    document["catches"] = catches.load(directory)
     json_path = directory / "report.json"
     json_path.write_text(json.dumps(document, default=str, indent=1))
     html_path = directory / "report.html"

@@ -16,6 +16,8 @@ from typing import Any
 from markupsafe import Markup
 
 from suite.report import charts
+from suite.report.catches import Catches
+from suite.report.catches import view as catches_view
 from suite.report.data import (
     Answer,
     Mark,
@@ -141,12 +143,32 @@ def _lb_headline(f: Mapping[str, Any]) -> str | None:
     )
     if f.get("failed"):
         text += f", {_n(f['failed'])} failed"
-    if f.get("p_value") is not None:
+    shares = f.get("share_pct") or {}
+    if shares and f.get("share_bound_pp") is not None:
+        fair = 100.0 / max(1, len(shares))
+        worst = max(abs(float(share) - fair) for share in shares.values())
+        text += f", shares within {worst:.1f} points of {fair:.0f} % (bound {f['share_bound_pp']})"
+    elif f.get("p_value") is not None:
         text += f", spread p = {f['p_value']:.2f}"
+    if f.get("by_node"):
+        text += f", on {len(f['by_node'])} node(s)"
     return text
 
 
 def _infected_headline(f: Mapping[str, Any]) -> str | None:
+    if "failed_while_out" in f:
+        text = (
+            f"NotReady {_s(f.get('not_ready_after_s') or 0)} s after infection, restarted after "
+            f"{_s(f['restarted_after_s'])} s, "
+            f"Ready again after {_s(f.get('ready_again_after_s') or 0)} s"
+        )
+        if f.get("requests") is not None:
+            text += (
+                f"; {_n(f['failed_while_out'])} of {_n(f['requests'])} requests failed while "
+                f"the Service routed around it ({_n(f.get('failed_before_routed_around') or 0)} "
+                "before)"
+            )
+        return text
     if "floor_s" not in f and "failed_while_leaving_endpoints" not in f:
         return None
     text = f"restarted {_s(f['restarted_after_s'])} s after infection"
@@ -185,7 +207,9 @@ def _autoscaling_headline(f: Mapping[str, Any], recording: Record | None) -> str
         return None
     hpas = samples_of(recording, "hpas")
     low = next((s.get("min_replicas") for s in hpas if s.get("min_replicas")), 1)
-    high = f.get("max_replicas_seen") or f.get("replicas_at_scale_out")
+    high = (
+        f.get("max_replicas_seen") or f.get("ready_at_scale_out") or f.get("replicas_at_scale_out")
+    )
     text = f"{low} {ARROW} {high} replicas {_s(f['scaled_out_after_s'], 0)} s after load began"
     if f.get("scaled_in_after_s") is not None:
         text += f", back to {low} {_s(f['scaled_in_after_s'], 0)} s after it stopped"
@@ -256,6 +280,24 @@ FIGURE_WORDS = {
     "moments": "pod changes observed",
     "max_surge": "maxSurge",
     "max_unavailable": "maxUnavailable",
+    "node_of_pod": "node of each pod",
+    "by_node": "answers per node",
+    "share_pct": "share per pod (%)",
+    "share_bound_pp": "share bound (points from fair)",
+    "schedulable_nodes": "schedulable nodes",
+    "service_converged_s": "Service converged after (s)",
+    "restart_earliest_s": "restart no earlier than (s)",
+    "routing_bound_s": "routed around within (s)",
+    "sick_out_s": "sick pod out of the Service for (s)",
+    "failed_before_routed_around": "failed before the Service routed around",
+    "failed_while_out": "failed while routed around",
+    "clock_skew_s": "clock skew bound, measured (s)",
+    "ready_at_scale_out": "Ready replicas at scale-out",
+    "first_above_target_after_s": "first reading above target after (s)",
+    "rescale_asked_after_s": "HPA asked for more after (s)",
+    "scale_in_after_last_above_target_s": "scale-in after last reading above target (s)",
+    "largest_traffic_gap_s": "largest gap between requests (s)",
+    "traffic_rate_per_s": "requests per second",
 }
 
 
@@ -334,6 +376,8 @@ class Page:
     others: list[TestView]
     others_counts: list[tuple[str, int]]
     exitstatus: int
+    #: The fault matrix's "what this suite catches" table, when the run had one.
+    catches: Catches | None = None
 
 
 MAX_EVENTS = 150
@@ -634,4 +678,5 @@ def page(document: Mapping[str, Any]) -> Page:
         others=others,
         others_counts=sorted(others_counts.items()),
         exitstatus=int(document.get("exitstatus") or 0),
+        catches=catches_view(document),
     )
