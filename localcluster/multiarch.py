@@ -3,37 +3,45 @@
 Users build the images for both architectures with `scripts/build-images.sh` (docker buildx). That
 cannot run on this project's machines (no Docker engine, no registry to pull a base image from), so
 this module proves the same Dockerfile on arm64 with what Debian provides: qemu-user-static
-registered with binfmt_misc, an arm64 Debian rootfs made by debootstrap (its second stage runs under
-qemu), and buildah building `workloads/Dockerfile` with `--platform linux/arm64` on that base.
+registered with binfmt_misc, the arm64 twin of the amd64 python base (`build.build_base_image`:
+arm64 packages unpacked natively, only the standard library's bytecode is compiled under qemu),
+and buildah building `workloads/Dockerfile` with `--platform linux/arm64` on that base (its pip
+install runs emulated).
 
 The check then runs the image's own Python, emulated, as the image's user: it imports the getip
 app, answers `GET /` through Flask's test client, and starts the real entrypoint
 (`python -m workloads getip`, gunicorn) on loopback and fetches `/` over TCP. It passes only if the
 interpreter says it runs on aarch64 and both answers carry the pod and the image's version.
 
+    python -m localcluster.multiarch build-arm64        # only build (cached); for a head start
     python -m localcluster.multiarch check-arm64        # build (cached) and check, exit 0 or 1
     python -m localcluster.multiarch binfmt             # only register qemu-aarch64 and show it
 
-Base rootfs and image archives are cached under the cluster cache (KUBE_ALIVE_CACHE_DIR, default
-/var/cache/kube-alive) like the amd64 ones from `localcluster.build`.
+The image archive is cached under the cluster cache (KUBE_ALIVE_CACHE_DIR, default
+/var/cache/kube-alive) by the content of the workloads and of both recipes (`build.py`, this
+file), so a warm check only runs the image. One build at a time: a check that finds a build in
+progress (e.g. `build-arm64` started early in the background) waits for it and uses its result.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import platform
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from localcluster import config
-from localcluster.build import _bud_args, _export, workload_archive
-from localcluster.util import ClusterError, Log, run, stderr_log, tail
+from localcluster.build import _bud_args, _export, build_base_image, workload_archive
+from localcluster.util import ClusterError, Log, run, stderr_log, tree_hash
 
 ARCH = "arm64"  # the OCI / Debian name
 MACHINE = "aarch64"  # what the kernel (and Python's platform.machine()) calls it
@@ -42,19 +50,16 @@ IMAGE_UID = 10001  # the image's USER (workloads/Dockerfile)
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 BINFMT_NAME = "qemu-aarch64"  # the entry Debian's qemu-user-static ships for update-binfmts
 SYSTEM_PACKAGES = ("qemu-user-static", "binfmt-support", "debootstrap", "buildah")
-BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
-ARM64_BASE_IMAGE = f"{config.BASE_IMAGE}-{ARCH}"
 CHECK_APP = "getip"
 
 # Everything below runs emulated, several times slower than native; the deadlines are generous
-# bounds on a 2-core machine, not expectations. Measured on one (busy) here: first stage 40 s
-# (downloads), second stage 9 min, image build 75 s, check 8 s.
-FIRST_STAGE_TIMEOUT_S = 1800
-SECOND_STAGE_TIMEOUT_S = 3600
+# bounds on a 2-core machine, not expectations. Measured on one (busy) here: base 60-90 s
+# (download 35 s, bytecode under qemu), image build 75 s, check 8 s.
 BUILD_TIMEOUT_S = 3600
 CHECK_TIMEOUT_S = 600
 # Inside the check: how long gunicorn may take to answer its first request under qemu.
 SERVER_DEADLINE_S = 180
+LOCK_NAME = "arm64-build.lock"
 
 
 @dataclass(frozen=True)
@@ -127,114 +132,8 @@ def ensure_binfmt(log: Log, binfmt_dir: Path = BINFMT_DIR) -> BinfmtEntry:
     return entry
 
 
-def mounts_under(mounts_text: str, root: Path) -> list[Path]:
-    """Mount points at or below `root` in /proc/self/mounts text, deepest first."""
-    found = []
-    for line in mounts_text.splitlines():
-        fields = line.split()
-        if len(fields) < 2:
-            continue
-        # /proc/self/mounts escapes spaces and friends as octal (\040).
-        point = Path(fields[1].encode().decode("unicode_escape"))
-        if point == root or root in point.parents:
-            found.append(point)
-    return sorted(found, key=lambda p: len(p.parts), reverse=True)
-
-
-def _remove_tree(root: Path) -> None:
-    # debootstrap's second stage mounts proc and sysfs inside the rootfs; if it died with them
-    # mounted, a recursive delete would walk into the host's /proc and /sys.
-    if not root.exists():
-        return
-    for point in mounts_under(Path("/proc/self/mounts").read_text(), root):
-        run(["umount", "--lazy", point], timeout=60)
-    left = mounts_under(Path("/proc/self/mounts").read_text(), root)
-    if left:
-        raise ClusterError(f"{root}: still mounted at {', '.join(map(str, left))}; not removing it")
-    shutil.rmtree(root)
-
-
-def first_stage_argv(rootfs: Path, suite: str = config.DEBIAN_SUITE) -> list[str]:
-    """debootstrap's first stage for arm64: download and unpack, run nothing from the target."""
-    return [
-        "debootstrap",
-        f"--arch={ARCH}",
-        "--foreign",
-        "--variant=minbase",
-        f"--include={','.join(BASE_PACKAGES)}",
-        suite,
-        str(rootfs),
-    ]
-
-
-def second_stage_argv(rootfs: Path) -> list[str]:
-    """debootstrap's second stage: configure the packages by running the target's arm64 programs
-    (through binfmt and qemu) in a chroot."""
-    return ["chroot", str(rootfs), "/debootstrap/debootstrap", "--second-stage"]
-
-
-def arm64_rootfs(paths: config.Paths) -> Path:
-    """Where the finished arm64 rootfs is cached (a `.partial` sibling while it is being made)."""
-    return paths.cache / "rootfs" / f"{config.DEBIAN_SUITE}-{ARCH}"
-
-
 def _buildah(*args: str | Path, timeout: float = 600) -> str:
     return run(["buildah", *args], timeout=timeout).stdout.strip()
-
-
-def _image_exists(ref: str) -> bool:
-    return run(["buildah", "inspect", "--type", "image", ref], check=False).returncode == 0
-
-
-def build_arm64_base(paths: config.Paths, log: Log) -> float:
-    """The arm64 twin of `build.build_base_image`; returns the seconds spent (0 when cached)."""
-    if _image_exists(ARM64_BASE_IMAGE):
-        return 0.0
-    started = time.monotonic()
-    rootfs = arm64_rootfs(paths)
-    if not rootfs.is_dir():
-        partial = rootfs.with_name(rootfs.name + ".partial")
-        _remove_tree(partial)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        log(f"arm64 base: debootstrap first stage into {partial}")
-        run(first_stage_argv(partial), timeout=FIRST_STAGE_TIMEOUT_S)
-        log("arm64 base: debootstrap second stage under qemu (minutes)")
-        try:
-            run(second_stage_argv(partial), timeout=SECOND_STAGE_TIMEOUT_S)
-        except ClusterError as exc:
-            # debootstrap's own log says which package failed; its stderr rarely does.
-            log_file = partial / "debootstrap" / "debootstrap.log"
-            raise ClusterError(f"{exc}\n{tail(log_file, 15)}") from exc
-        if not (partial / "usr" / "bin" / "python3").exists() or (partial / "debootstrap").exists():
-            raise ClusterError(f"arm64 base: the second stage left {partial} incomplete")
-        # The same slimming as the amd64 base, plus the packages the first stage downloaded.
-        for sub in ("usr/share/doc", "usr/share/man", "usr/share/locale", "var/lib/apt/lists"):
-            shutil.rmtree(partial / sub, ignore_errors=True)
-            (partial / sub).mkdir(parents=True, exist_ok=True)
-        for deb in (partial / "var" / "cache" / "apt" / "archives").glob("*.deb"):
-            deb.unlink()
-        partial.rename(rootfs)
-    log(f"arm64 base: committing {rootfs} as {ARM64_BASE_IMAGE}")
-    ctr = _buildah("from", "--arch", ARCH, "scratch")
-    try:
-        _buildah("copy", ctr, f"{rootfs}/", "/", timeout=1200)
-        _buildah(
-            "config",
-            "--arch",
-            ARCH,
-            "--os",
-            "linux",
-            "--env",
-            "PATH=/usr/local/bin:/usr/bin:/bin",
-            "--cmd",
-            "python3",
-            ctr,
-        )
-        _buildah("commit", "--rm", ctr, ARM64_BASE_IMAGE, timeout=1200)
-    except ClusterError:
-        run(["buildah", "rm", ctr], check=False)
-        raise
-    return time.monotonic() - started
 
 
 def arm64_ref(version: str) -> str:
@@ -243,21 +142,21 @@ def arm64_ref(version: str) -> str:
 
 
 def arm64_archive(paths: config.Paths, version: str) -> Path:
-    """The cached OCI archive, keyed like the amd64 one (by the workloads' sources).
+    """The cached OCI archive, keyed by the amd64 key (workloads' sources, `build.py`) and this
+    file (how the arm64 image is built).
 
     It lives in a folder of its own: `build.py` deletes stale `workloads-<version>-*.tar` next to
     its archives, which would otherwise include these.
     """
-    return paths.images / ARCH / workload_archive(paths, version).name
+    key = tree_hash([Path(__file__)], workload_archive(paths, version).name)
+    return paths.images / ARCH / f"workloads-{version}-{key}.tar"
 
 
-def arm64_bud_args(ref: str, version: str, base: str = ARM64_BASE_IMAGE) -> list[str]:
+def arm64_bud_args(ref: str, version: str, base: str) -> list[str]:
     """`build._bud_args` (CA bundle as a secret, pip variables, chroot isolation) for arm64."""
-    args = _bud_args(ref, version)
-    amd64_base = f"BASE_IMAGE={config.BASE_IMAGE}"
-    if amd64_base not in args or args[0] != "bud":
-        raise ClusterError(f"build._bud_args changed shape; expected 'bud' and {amd64_base}")
-    args[args.index(amd64_base)] = f"BASE_IMAGE={base}"
+    args = _bud_args(ref, version, base)
+    if args[0] != "bud":
+        raise ClusterError("build._bud_args changed shape; expected it to start with 'bud'")
     # buildah 1.28's layer cache keys ENV steps by their unexpanded text, so with --layers the
     # `ENV APP_VERSION=$VERSION` step of v1 is reused for v2 (and back). A full build takes
     # about a minute under qemu and happens only when the workloads change: build without it.
@@ -275,36 +174,72 @@ class BuildResult:
     base_seconds: float
     image_seconds: float
     archive_bytes: int
+    waited_seconds: float = 0.0
+
+    def summary(self) -> str:
+        """How the image came to be: cached, or built (and how long each part took)."""
+        how = (
+            "cached"
+            if self.cached
+            else f"built in {self.base_seconds + self.image_seconds:.0f}s "
+            f"(base {self.base_seconds:.0f}s, image {self.image_seconds:.0f}s)"
+        )
+        if self.waited_seconds >= 1:
+            how += f" after waiting {self.waited_seconds:.0f}s for another build"
+        return how
+
+
+@contextmanager
+def build_lock(paths: config.Paths, log: Log) -> Iterator[float]:
+    """Hold the arm64 build lock; yields the seconds spent waiting for another holder."""
+    paths.cache.mkdir(parents=True, exist_ok=True)
+    with (paths.cache / LOCK_NAME).open("a") as handle:
+        started = time.monotonic()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"arm64: another process is building (lock {paths.cache / LOCK_NAME}); waiting")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield time.monotonic() - started
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_arm64_image(paths: config.Paths, version: str, log: Log) -> BuildResult:
     """Build `workloads/Dockerfile` for linux/arm64 on the arm64 base, cached as an OCI archive."""
     ref = arm64_ref(version)
     archive = arm64_archive(paths, version)
-    if archive.exists():
-        log(f"{ref}: cached in {archive}")
-        return BuildResult(ref, archive, True, 0.0, 0.0, archive.stat().st_size)
-    ensure_binfmt(log)
-    base_seconds = build_arm64_base(paths, log)
-    log(f"{ref}: buildah bud --platform linux/{ARCH} workloads/Dockerfile (minutes, emulated)")
-    started = time.monotonic()
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    for old in archive.parent.glob(f"workloads-{version}-*.tar"):
-        old.unlink()
-    _buildah(*arm64_bud_args(ref, version), timeout=BUILD_TIMEOUT_S)
-    image_seconds = time.monotonic() - started
-    env = _buildah(
-        "inspect",
-        "--type",
-        "image",
-        "--format",
-        "{{range .OCIv1.Config.Env}}{{println .}}{{end}}",
-        ref,
-    ).splitlines()
-    if f"APP_VERSION={version}" not in env:
-        raise ClusterError(f"{ref}: built, but its environment is {env}, not APP_VERSION={version}")
-    _export(ref, archive)
-    return BuildResult(ref, archive, False, base_seconds, image_seconds, archive.stat().st_size)
+    with build_lock(paths, log) as waited:
+        if archive.exists():
+            log(f"{ref}: cached in {archive}")
+            return BuildResult(ref, archive, True, 0.0, 0.0, archive.stat().st_size, waited)
+        ensure_binfmt(log)
+        started = time.monotonic()
+        base = build_base_image(paths, log, ARCH)
+        base_seconds = time.monotonic() - started
+        log(f"{ref}: buildah bud --platform linux/{ARCH} workloads/Dockerfile (emulated)")
+        started = time.monotonic()
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        for old in archive.parent.glob(f"workloads-{version}-*.tar"):
+            old.unlink()
+        _buildah(*arm64_bud_args(ref, version, base), timeout=BUILD_TIMEOUT_S)
+        image_seconds = time.monotonic() - started
+        env = _buildah(
+            "inspect",
+            "--type",
+            "image",
+            "--format",
+            "{{range .OCIv1.Config.Env}}{{println .}}{{end}}",
+            ref,
+        ).splitlines()
+        if f"APP_VERSION={version}" not in env:
+            raise ClusterError(
+                f"{ref}: built, but its environment is {env}, not APP_VERSION={version}"
+            )
+        _export(ref, archive)
+        size = archive.stat().st_size
+        return BuildResult(ref, archive, False, base_seconds, image_seconds, size, waited)
 
 
 # Runs inside the arm64 container, as the image's user, with the image's Python. It prints one JSON
@@ -428,12 +363,7 @@ class CheckReport:
     def lines(self) -> list[str]:
         """A short human summary."""
         b = self.build
-        built = (
-            "cached"
-            if b.cached
-            else f"built in {b.base_seconds + b.image_seconds:.0f}s "
-            f"(base {b.base_seconds:.0f}s, image {b.image_seconds:.0f}s)"
-        )
+        built = b.summary()
         r = self.result
         out = [
             f"image: {b.ref} ({self.image_arch}), {built}",
@@ -490,12 +420,21 @@ def main(argv: list[str] | None = None) -> int:
         "check-arm64", help="build the arm64 image (cached) and run the app in it under qemu"
     )
     check.add_argument("--version", choices=("v1", "v2"), default="v1", help="image version")
+    build = sub.add_parser(
+        "build-arm64",
+        help="only build the arm64 image (cached), e.g. in the background ahead of the check",
+    )
+    build.add_argument("--version", choices=("v1", "v2"), default="v1", help="image version")
     sub.add_parser("binfmt", help="register qemu-aarch64 with binfmt_misc and show it")
     args = parser.parse_args(argv)
     try:
         if args.command == "binfmt":
             entry = ensure_binfmt(stderr_log)
             print(f"{BINFMT_NAME}: enabled, interpreter {entry.interpreter}, flags {entry.flags}")
+            return 0
+        if args.command == "build-arm64":
+            built = build_arm64_image(config.Paths.default(), args.version, stderr_log)
+            print(f"{built.ref}: {built.summary()}; {built.archive}")
             return 0
         report = check_arm64(config.Paths.default(), stderr_log, args.version)
     except ClusterError as exc:

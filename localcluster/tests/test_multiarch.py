@@ -1,11 +1,10 @@
-"""Unit tests of the arm64 proof's pure parts; the emulated build and run itself is opt-in.
+"""Unit tests of the arm64 proof's pure parts, and the proof itself in the local cluster's run.
 
-The opt-in test builds the arm64 image (minutes, cached afterwards) and needs root, buildah,
-debootstrap and qemu-user-static:
+The proof builds the arm64 image (a couple of minutes cold, cached afterwards) and needs root,
+buildah, debootstrap and qemu-user-static. It runs in `pytest --cluster=local` (as .ci/run does)
+or with KUBE_ALIVE_IMAGE_CHECKS=1, and is skipped with that reason anywhere else:
 
-    KUBE_ALIVE_MULTIARCH=1 pytest localcluster/tests/test_multiarch.py
-
-With CI=true it always runs, so CI can never skip it.
+    KUBE_ALIVE_IMAGE_CHECKS=1 pytest localcluster/tests/test_multiarch.py
 """
 
 from __future__ import annotations
@@ -117,46 +116,13 @@ def test_binfmt_without_qemu_installed_names_the_packages(monkeypatch, tmp_path)
         multiarch.ensure_binfmt(lambda _m: None, tmp_path)
 
 
-def test_mounts_under_a_rootfs_are_found_deepest_first_and_siblings_ignored():
-    root = Path("/var/cache/kube-alive/rootfs/bookworm-arm64.partial")
-    text = "\n".join(
-        [
-            "proc /proc proc rw 0 0",
-            f"proc {root}/proc proc rw 0 0",
-            f"sysfs {root}/sys sysfs rw 0 0",
-            f"devpts {root}/dev/pts devpts rw 0 0",
-            f"tmpfs {root}/with\\040space tmpfs rw 0 0",
-            "tmpfs /var/cache/kube-alive/rootfs/bookworm-arm64.partial2/proc tmpfs rw 0 0",
-        ]
-    )
-    found = multiarch.mounts_under(text, root)
-    assert set(found) == {root / "proc", root / "sys", root / "dev/pts", root / "with space"}
-    assert found[0] == root / "dev/pts"
-
-
-def test_debootstrap_runs_in_two_stages_the_second_in_the_target():
-    rootfs = Path("/cache/rootfs/bookworm-arm64.partial")
-    first = multiarch.first_stage_argv(rootfs)
-    assert first[0] == "debootstrap"
-    assert "--arch=arm64" in first
-    assert "--foreign" in first
-    assert "--include=python3,python3-venv,ca-certificates" in first
-    assert first[-2:] == [config.DEBIAN_SUITE, str(rootfs)]
-    assert multiarch.second_stage_argv(rootfs) == [
-        "chroot",
-        str(rootfs),
-        "/debootstrap/debootstrap",
-        "--second-stage",
-    ]
-
-
 def test_arm64_build_is_the_amd64_build_on_the_arm64_base_for_the_arm64_platform():
     ref = multiarch.arm64_ref("v2")
-    args = multiarch.arm64_bud_args(ref, "v2")
-    amd64 = build._bud_args(ref, "v2")
+    base = build.base_image_ref("arm64")
+    args = multiarch.arm64_bud_args(ref, "v2", base)
+    amd64 = build._bud_args(ref, "v2", build.base_image_ref("amd64"))
     assert args[:3] == ["bud", "--platform=linux/arm64", "--layers=false"]
-    assert f"BASE_IMAGE={multiarch.ARM64_BASE_IMAGE}" in args
-    assert f"BASE_IMAGE={config.BASE_IMAGE}" not in args
+    assert f"BASE_IMAGE={base}" in args
     # Everything else (CA bundle secret, chroot isolation, version, tag, context) is unchanged.
     assert [a for a in args[3:] if "BASE_IMAGE" not in a] == [
         a for a in amd64[1:] if "BASE_IMAGE" not in a and a != "--layers"
@@ -164,20 +130,62 @@ def test_arm64_build_is_the_amd64_build_on_the_arm64_base_for_the_arm64_platform
     assert args[-5:] == ["-f", "workloads/Dockerfile", "-t", ref, str(config.REPO_DIR)]
 
 
-def test_arm64_image_has_its_own_tag():
+def test_arm64_image_and_base_have_their_own_names():
     assert multiarch.arm64_ref("v1") == f"{config.WORKLOAD_IMAGE_REPO}:v1-arm64"
-    base = multiarch.ARM64_BASE_IMAGE
-    assert base == f"{config.BASE_IMAGE}-arm64"
+    arm64, amd64 = build.base_image_ref("arm64"), build.base_image_ref("amd64")
+    assert arm64.startswith(f"{config.BASE_IMAGE}-arm64-")
+    assert amd64.startswith(f"{config.BASE_IMAGE}-amd64-")
 
 
 def test_arm64_archive_is_out_of_reach_of_the_amd64_cache_cleanup(paths):
     archive = multiarch.arm64_archive(paths, "v1")
     assert archive.parent == paths.images / "arm64"
-    assert archive.name == build.workload_archive(paths, "v1").name
+    assert archive.name.startswith("workloads-v1-")
     # build.build_workload_images deletes stale archives with this (non-recursive) glob.
     archive.parent.mkdir(parents=True)
     archive.touch()
     assert list(paths.images.glob("workloads-v1-*.tar")) == []
+
+
+def test_the_arm64_archive_key_follows_both_recipes(paths, monkeypatch):
+    before = multiarch.arm64_archive(paths, "v1")
+    monkeypatch.setattr(multiarch, "workload_archive", lambda _p, _v: Path("workloads-v1-x.tar"))
+    assert multiarch.arm64_archive(paths, "v1") != before
+    assert multiarch.arm64_archive(paths, "v2") != multiarch.arm64_archive(paths, "v1")
+
+
+def test_a_cached_build_found_after_waiting_for_the_lock_is_used(paths, monkeypatch):
+    archive = multiarch.arm64_archive(paths, "v1")
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"x" * 10)
+    monkeypatch.setattr(multiarch, "ensure_binfmt", lambda _log: pytest.fail("built again"))
+    built = multiarch.build_arm64_image(paths, "v1", lambda _m: None)
+    assert built.cached
+    assert built.archive_bytes == 10
+    assert built.summary() == "cached"
+
+
+def test_a_second_builder_waits_for_the_first(paths):
+    # The lock is an flock: a second process blocks until the first releases it.
+    script = (
+        "import sys, time\n"
+        "from localcluster import config, multiarch\n"
+        "paths = config.Paths(state=config.Path(sys.argv[1]), cache=config.Path(sys.argv[2]))\n"
+        "with multiarch.build_lock(paths, print) as waited:\n"
+        "    print(f'waited {waited:.1f}')\n"
+    )
+    with multiarch.build_lock(paths, lambda _m: None):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script, str(paths.state), str(paths.cache)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=config.REPO_DIR,
+        )
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1.0)  # the second holder is still waiting
+    out, _ = proc.communicate(timeout=30)
+    assert "another process is building" in out
+    assert float(out.split("waited ")[1]) > 0
 
 
 GOOD = {
@@ -268,13 +276,18 @@ def test_cli_rejects_an_unknown_version():
         multiarch.main(["check-arm64", "--version", "v3"])
 
 
-@pytest.mark.skipif(
-    os.environ.get("KUBE_ALIVE_MULTIARCH") != "1" and not running_in_ci(),
-    reason="builds and runs the arm64 image under qemu (minutes, root); opt in with "
-    "KUBE_ALIVE_MULTIARCH=1 (always runs when CI=true)",
-)
-def test_the_arm64_image_answers_under_emulation():
+def test_the_arm64_image_answers_under_emulation(request):
+    """The arm64 image's own Python, emulated, answers through Flask and gunicorn."""
+    reason = build.image_checks_skip_reason(
+        request.config.getoption("kube_alive_cluster", None),
+        os.geteuid(),
+        running_in_ci(),
+        dict(os.environ),
+    )
+    if reason is not None:
+        pytest.skip(reason)
     report = multiarch.check_arm64(config.Paths.default(), print)
+    print("\n".join(report.lines()))
     assert report.ok, "\n".join(report.lines())
     assert report.image_arch == "arm64"
     assert report.result["machine"] == "aarch64"
