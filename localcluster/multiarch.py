@@ -53,8 +53,9 @@ SYSTEM_PACKAGES = ("qemu-user-static", "binfmt-support", "debootstrap", "buildah
 CHECK_APP = "getip"
 
 # Everything below runs emulated, several times slower than native; the deadlines are generous
-# bounds on a 2-core machine, not expectations. Measured on one (busy) here: base 60-90 s
-# (download 35 s, bytecode under qemu), image build 75 s, check 8 s.
+# bounds on a 2-core machine, not expectations. Measured on one here, cold, with a Go build
+# beside it (load 10): base 128 s (download 60 s, stdlib bytecode under qemu 51 s), image build
+# 146 s (the Dockerfile's venv and pip install, emulated), check 8 s.
 BUILD_TIMEOUT_S = 3600
 CHECK_TIMEOUT_S = 600
 # Inside the check: how long gunicorn may take to answer its first request under qemu.

@@ -56,6 +56,7 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
         provider = providers.create(settings.cluster, settings.provider_options(), log)
         connected = bring_up(provider, state, log)
     except (ClusterError, providers.ProviderError, KubeconfigError, KubeError) as error:
+        state.write_cluster_error(settings.cluster, str(error))
         pytest.fail(f"kube-alive --cluster={settings.cluster}: {error}", pytrace=False)
     log(connected.describe())
     yield connected

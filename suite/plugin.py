@@ -22,6 +22,7 @@ from suite.context import CONTEXT_KEY
 from suite.kube import KubeconfigError, KubeError
 from suite.preflight import ClusterError, ClusterFacts, connect
 from suite.providers import provider_classes
+from suite.report import htmlbridge
 from suite.session import (
     RUN_ID_INPUT,
     SHARED_DIR_INPUT,
@@ -30,7 +31,14 @@ from suite.session import (
     TestOutcome,
     make_log,
 )
-from suite.settings import cluster_choices_help, no_cluster_reason, settings_from
+from suite.settings import (
+    INI_FAIL_ON_SKIP,
+    INI_KEEP_NAMESPACES,
+    INI_REPORT_DIR,
+    cluster_choices_help,
+    no_cluster_reason,
+    settings_from,
+)
 
 pytest_plugins = ["suite.fixtures"]
 
@@ -39,8 +47,15 @@ E2E_DOC = (
     "e2e: needs a Kubernetes cluster (added automatically to tests that use the `cluster` fixture)"
 )
 _SWEPT_KEY = pytest.StashKey[list[str]]()
+_OUTCOME_KEY = pytest.StashKey[str]()
 _REPORTS_KEY = pytest.StashKey[list[str]]()
 _PREVIOUS_SIGTERM = pytest.StashKey[Any]()
+#: pytest-timeout backstop behind the scenarios' own deadlines: a scenario states it in its module
+#: as BACKSTOP_S (the sum of its deadlines and a margin); other e2e tests get the default. It
+#: covers the test function only (`func_only`): the first test's setup may build and start the
+#: local cluster (about 25 minutes on a cold cache), under the provider's own deadlines.
+BACKSTOP_ATTRIBUTE = "BACKSTOP_S"
+DEFAULT_BACKSTOP_S = 600.0
 #: The final sweep gives up quickly on an unreachable cluster (e.g. after a second Ctrl-C).
 SWEEP_CONNECT_S = 10.0
 
@@ -101,7 +116,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="kube_alive_report_dir",
         metavar="DIR",
         default=None,
-        help="where report.json, report.html, junit.xml and kube-alive.log go (default: reports/)",
+        help=(
+            "where report.json, report.html, junit.xml and kube-alive.log go (default: "
+            f"reports/, or {INI_REPORT_DIR} in the ini file); written only by a run whose tests "
+            "used the cluster"
+        ),
     )
     group.addoption(
         "--fail-on-skip",
@@ -109,6 +128,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="a skipped e2e test is a failure (always so when CI=true)",
+    )
+    # Per-project settings, e.g. in pyproject.toml's [tool.pytest.ini_options].
+    parser.addini(
+        INI_REPORT_DIR,
+        "kube-alive: default of --report-dir (relative to the ini file)",
+        type="string",
+        default="",
+    )
+    parser.addini(
+        INI_FAIL_ON_SKIP,
+        "kube-alive: like --fail-on-skip: a skipped e2e test is a failure",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        INI_KEEP_NAMESPACES,
+        "kube-alive: like --keep-namespaces: do not delete test namespaces",
+        type="bool",
+        default=False,
     )
 
 
@@ -135,7 +173,14 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = settings_from(config)
     state = SessionState.from_config(config, settings)
     config.stash[STATE_KEY] = state
-    if not state.is_worker and not getattr(config.option, "xmlpath", None):
+    if (
+        not state.is_worker
+        and settings.cluster is not None
+        and not config.option.collectonly
+        and not getattr(config.option, "xmlpath", None)
+    ):
+        # Only a run that may reach a cluster writes into the report directory by default: a
+        # plain `pytest` or `--collect-only` leaves the last cluster run's reports alone.
         config.option.xmlpath = str(settings.report_dir / "junit.xml")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "kube-alive-xdist")
@@ -190,11 +235,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark every test that needs the cluster (directly or through other fixtures) `e2e`, and
     skip them when no cluster was chosen (a failure in CI, see pytest_runtest_makereport)."""
     settings = config.stash[STATE_KEY].settings
+    backstop = config.pluginmanager.hasplugin("timeout")
     for item in items:
         if "cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
+            if backstop and item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(backstop_s(item), func_only=True))
             if settings.cluster is None:
                 item.add_marker(pytest.mark.skip(reason=no_cluster_reason()))
+
+
+def backstop_s(item: pytest.Item) -> float:
+    """pytest-timeout's limit for an e2e test: its module's BACKSTOP_S (each scenario states its
+    own, from its deadlines), else DEFAULT_BACKSTOP_S."""
+    module = getattr(item, "module", None)
+    return float(getattr(module, BACKSTOP_ATTRIBUTE, DEFAULT_BACKSTOP_S))
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -230,12 +285,35 @@ def pytest_runtest_makereport(
     if report.failed and report.when in ("setup", "call") and not context.evidence:
         context.evidence = evidence.collect(context.kube, context.namespace, context.recording())
         report.sections.extend(context.evidence)
+    if report.when in ("setup", "call") and not report.passed:
+        item.stash[_OUTCOME_KEY] = "skipped" if report.skipped else "failed"
     if report.when == "teardown":
-        state.write_record(item.nodeid, context.record(item.nodeid))
+        record = context.record(item.nodeid)
+        state.write_record(item.nodeid, record)
         if context.figures:
             figures = json.dumps(context.figures, default=str, separators=(",", ":"))
             report.user_properties.append(("figures", figures))
+        _attach_to_pytest_html(item.config, report, record, item.stash.get(_OUTCOME_KEY, "passed"))
     return report
+
+
+def _attach_to_pytest_html(
+    config: pytest.Config, report: pytest.TestReport, record: dict[str, Any], outcome: str
+) -> None:
+    """With pytest-html and `--html`: the test's figures, chart and timeline in its row."""
+    if not getattr(config.option, "htmlpath", None) or not config.pluginmanager.hasplugin("html"):
+        return
+    html = htmlbridge.fragment(record, outcome)
+    if html is not None:
+        # pytest-html's `extras.html(content)`: this dict is what it makes (no import needed).
+        extra: dict[str, str | None] = {
+            "name": "kube-alive",
+            "format_type": "html",
+            "content": html,
+            "mime_type": None,
+            "extension": None,
+        }
+        setattr(report, "extras", [*getattr(report, "extras", []), extra])  # noqa: B010
 
 
 class _OutcomeCollector:
@@ -277,7 +355,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.stash[_SWEPT_KEY] = _final_sweep(state, cluster_info, log)
     if config.option.collectonly:
         return
-    written = report.write(state, cluster_info, exitstatus)
+    cluster_error = state.read_cluster_error()
+    if cluster_info is None and cluster_error is None and not state.has_records():
+        # No test used a cluster: the report directory keeps the last cluster run's report
+        # (the demo) instead of a page where every behaviour says "not run".
+        return
+    written = report.write(state, cluster_info, exitstatus, cluster_error)
     config.stash[_REPORTS_KEY] = [str(path) for path in written]
 
 
@@ -301,7 +384,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(STATE_KEY, None)
     if state is None or state.is_worker:
         return
-    lines = []
+    lines: list[str] = []
     cluster_info = state.read_cluster()
     if cluster_info is not None:
         facts = ClusterFacts.from_dict(cluster_info.get("facts", {}))
@@ -315,8 +398,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         lines.append(
             f"kept namespaces: kubectl get namespaces -l {naming.RUN_ID_LABEL}={state.run_id}"
         )
+    cluster_error = state.read_cluster_error()
+    if cluster_info is None and cluster_error is not None:
+        lines.append(
+            f"--cluster={cluster_error.get('provider')} could not be used: "
+            f"{cluster_error.get('error')}"
+        )
     for path in config.stash.get(_REPORTS_KEY, []):
         lines.append(f"report: {path}")
+    if not config.stash.get(_REPORTS_KEY, []) and not config.option.collectonly:
+        lines.append(
+            f"no test used a cluster: no report.html or report.json written to "
+            f"{state.settings.report_dir} (the report there is still the last cluster run's)"
+        )
     if lines:
         terminalreporter.write_sep("-", "kube-alive")
         for line in lines:

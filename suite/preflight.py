@@ -3,6 +3,7 @@ usable (nodes Ready, architectures, permission to create namespaces), is there a
 
 from __future__ import annotations
 
+import os
 import platform
 import queue
 import threading
@@ -11,7 +12,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from suite.kube import JSON, NODES, ApiKube, Kube, KubeError, condition, list_objects, name_of
+import yaml
+
+from suite.kube import (
+    JSON,
+    NODES,
+    ApiKube,
+    Kube,
+    KubeconfigError,
+    KubeError,
+    condition,
+    list_objects,
+    name_of,
+)
 
 CONNECT_TIMEOUT_S = 15.0
 METRICS_APISERVICE = "v1beta1.metrics.k8s.io"
@@ -97,10 +110,50 @@ class ClusterFacts:
         )
 
 
+def kubeconfig_files(
+    kubeconfig: Path | None, environ: Mapping[str, str] | None = None
+) -> list[Path]:
+    """The files a kubeconfig is read from: the one given, else each of $KUBECONFIG's (kubectl
+    merges them), else ~/.kube/config."""
+    if kubeconfig is not None:
+        return [kubeconfig]
+    env = os.environ if environ is None else environ
+    listed = [Path(part) for part in env.get("KUBECONFIG", "").split(os.pathsep) if part]
+    return listed or [Path.home() / ".kube" / "config"]
+
+
+def kubeconfig_problem(
+    kubeconfig: Path | None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """One line when a kubeconfig file is not a YAML mapping at all (the client library would
+    fail with e.g. "'str' object does not support item assignment"); None otherwise (missing
+    files and bad contents inside a mapping are the client library's to explain)."""
+    for path in kubeconfig_files(kubeconfig, environ):
+        try:
+            document = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError) as error:
+            return f"cannot read the kubeconfig {path}: {error}"
+        except yaml.YAMLError as error:
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            return f"the kubeconfig {path} is not valid YAML ({first})"
+        if document is not None and not isinstance(document, dict):
+            return (
+                f"the kubeconfig {path} is not a kubeconfig: it holds a YAML "
+                f"{type(document).__name__}, not a mapping with clusters, users and contexts "
+                "(kubectl config view --raw writes one)"
+            )
+    return None
+
+
 def connect(
     kubeconfig: Path | None, context: str | None, *, timeout_s: float = CONNECT_TIMEOUT_S
 ) -> tuple[ApiKube, JSON]:
     """Build a client and ask for /version; a clear ClusterError within `timeout_s` otherwise."""
+    problem = kubeconfig_problem(kubeconfig)
+    if problem:
+        raise KubeconfigError(problem)
     kube = ApiKube.from_kubeconfig(kubeconfig, context)
     shown_context = context or ApiKube.current_context(kubeconfig) or "(current)"
     shown_config = str(kubeconfig) if kubeconfig else "$KUBECONFIG or ~/.kube/config"

@@ -27,6 +27,7 @@ from suite.settings import Settings
 RUN_ID_INPUT = "kube_alive_run_id"
 SHARED_DIR_INPUT = "kube_alive_shared_dir"
 CLUSTER_FILE = "cluster.json"
+CLUSTER_ERROR_FILE = "cluster-error.json"
 RECORDS_DIR = "records"
 
 
@@ -107,6 +108,23 @@ class SessionState:
         data: dict[str, Any] = json.loads(path.read_text())
         return data
 
+    def write_cluster_error(self, provider: str, error: str) -> None:
+        """The cluster could not be brought up or reached (first writer wins): the report says
+        so, instead of "no cluster"."""
+        path = self.shared_dir / CLUSTER_ERROR_FILE
+        if not path.exists():
+            _write_json_atomically(path, {"provider": provider, "error": error})
+
+    def read_cluster_error(self) -> dict[str, Any] | None:
+        """What write_cluster_error wrote, if anything."""
+        if not self.has_shared_dir:
+            return None
+        path = self.shared_dir / CLUSTER_ERROR_FILE
+        if not path.exists():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
     def write_record(self, nodeid: str, record: dict[str, Any]) -> None:
         """One test's recording."""
         directory = self.shared_dir / RECORDS_DIR
@@ -114,6 +132,11 @@ class SessionState:
         _write_json_atomically(
             directory / f"{naming.short_hash(nodeid)}-{os.getpid()}.json", record
         )
+
+    def has_records(self) -> bool:
+        """True once some test (in any worker) saved a recording: it had a namespace."""
+        directory = self.shared_dir / RECORDS_DIR if self.has_shared_dir else None
+        return directory is not None and directory.is_dir() and any(directory.glob("*.json"))
 
     def read_records(self) -> dict[str, dict[str, Any]]:
         """Every test's recording, by node id."""

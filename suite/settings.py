@@ -12,6 +12,11 @@ from suite.providers import ProviderOptions, provider_classes
 
 CI_ENV = "CI"
 
+#: `[tool.pytest.ini_options]` keys (the command line wins over them).
+INI_REPORT_DIR = "kube_alive_report_dir"
+INI_FAIL_ON_SKIP = "kube_alive_fail_on_skip"
+INI_KEEP_NAMESPACES = "kube_alive_keep_namespaces"
+
 
 def running_in_ci(environ: dict[str, str] | None = None) -> bool:
     """True when `CI` is set to a true value (as CI services do)."""
@@ -48,6 +53,7 @@ class Settings:
     fail_on_skip: bool
     fail_on_skip_because: str
     keep_cluster: bool = False
+    kind_node_image: str | None = None
 
     def provider_options(self) -> ProviderOptions:
         """The subset a provider sees."""
@@ -56,6 +62,7 @@ class Settings:
             context=self.context,
             image_registry=self.image_registry,
             keep_cluster=self.keep_cluster,
+            kind_node_image=self.kind_node_image,
         )
 
 
@@ -74,16 +81,21 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
     context: str | None = option.kube_alive_context or None
     registry: str | None = option.kube_alive_image_registry or None
     keep_cluster = bool(option.kube_alive_keep_cluster)
-    report_dir = (
-        Path(option.kube_alive_report_dir)
-        if option.kube_alive_report_dir
-        else config.rootpath / "reports"
-    )
+    kind_node_image: str | None = getattr(option, "kube_alive_kind_node_image", None) or None
+    report_dir = _report_dir(config)
     in_ci = running_in_ci(environ)
     explicit = bool(option.kube_alive_fail_on_skip)
-    because = "--fail-on-skip" if explicit else (f"{CI_ENV}=true" if in_ci else "")
+    from_ini = bool(config.getini(INI_FAIL_ON_SKIP))
+    because = (
+        "--fail-on-skip"
+        if explicit
+        else (f"{CI_ENV}=true" if in_ci else (f"{INI_FAIL_ON_SKIP} = true" if from_ini else ""))
+    )
 
     errors: list[str] = []
+    report_dir_problem = _report_dir_problem(report_dir)
+    if report_dir_problem:
+        errors.append(report_dir_problem)
     if keep_cluster and cluster not in keep_cluster_choices():
         errors.append(
             f"--keep-cluster needs --cluster={'|'.join(keep_cluster_choices())} (the only "
@@ -105,6 +117,7 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
             context=context,
             image_registry=registry,
             keep_cluster=keep_cluster,
+            kind_node_image=kind_node_image,
         )
         errors.extend(provider_classes()[cluster].usage_errors(options))
     if errors:
@@ -114,9 +127,48 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
         kubeconfig=kubeconfig,
         context=context,
         image_registry=registry,
-        keep_namespaces=bool(option.kube_alive_keep_namespaces),
+        keep_namespaces=bool(option.kube_alive_keep_namespaces)
+        or bool(config.getini(INI_KEEP_NAMESPACES)),
         report_dir=report_dir,
-        fail_on_skip=explicit or in_ci,
+        fail_on_skip=explicit or in_ci or from_ini,
         fail_on_skip_because=because,
         keep_cluster=keep_cluster,
+        kind_node_image=kind_node_image,
     )
+
+
+def _report_dir(config: pytest.Config) -> Path:
+    """`--report-dir`, else the ini value (relative to the ini file), else `<rootdir>/reports`."""
+    given: str | None = config.option.kube_alive_report_dir
+    if given:
+        return Path(given).expanduser()
+    ini = str(config.getini(INI_REPORT_DIR) or "").strip()
+    if ini:
+        base = config.inipath.parent if config.inipath is not None else config.rootpath
+        return base / Path(ini).expanduser()
+    return config.rootpath / "reports"
+
+
+def _report_dir_problem(report_dir: Path) -> str | None:
+    """Why the reports could not be written into `report_dir` (checked at startup, so a bad
+    directory fails at once, not after the whole run); None when they can. Creates nothing."""
+    if report_dir.exists():
+        if not report_dir.is_dir():
+            return f"--report-dir={report_dir}: exists and is not a directory; name a directory"
+        if not os.access(report_dir, os.W_OK | os.X_OK):
+            return f"--report-dir={report_dir}: not writable by this user; name another directory"
+        return None
+    ancestor = report_dir.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return (
+            f"--report-dir={report_dir}: cannot be created, {ancestor} is not a directory; "
+            "name a directory"
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return (
+            f"--report-dir={report_dir}: cannot be created, {ancestor} is not writable by this "
+            "user; name another directory"
+        )
+    return None

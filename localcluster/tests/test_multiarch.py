@@ -276,6 +276,12 @@ def test_cli_rejects_an_unknown_version():
         multiarch.main(["check-arm64", "--version", "v3"])
 
 
+#: A cold build (download, emulated bytecode and pip install) took 5 min on a busy 2-core machine;
+#: a per-test backstop must not cut it. Its own steps have deadlines (multiarch.*_TIMEOUT_S).
+COLD_BUILD_BACKSTOP_S = 1800
+
+
+@pytest.mark.timeout(COLD_BUILD_BACKSTOP_S)
 def test_the_arm64_image_answers_under_emulation(request):
     """The arm64 image's own Python, emulated, answers through Flask and gunicorn."""
     reason = build.image_checks_skip_reason(

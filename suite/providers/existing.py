@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from suite import images
-from suite.kube import NODES, Kube, list_objects
+from suite.kube import NODES, Kube
 from suite.preflight import missing_images
 from suite.providers.base import Access, Provider, ProviderOptions
+from suite.waiting import Done, Pending, Source, State, Verdict, WaitTimeout, wait_until
+
+#: The kubelet posts its node's status (the image list included) every
+#: nodeStatusUpdateFrequency (10 s, the default) when something changed, such as an image that was
+#: just imported; two updates and a margin before an image counts as missing.
+NODE_STATUS_UPDATE_S = 10.0
+IMAGES_LISTED_S = 2 * NODE_STATUS_UPDATE_S + 5.0
 
 METRICS_SERVER_MANIFEST = (
     "https://github.com/kubernetes-sigs/metrics-server/releases/latest/download/components.yaml"
@@ -59,20 +66,45 @@ class ExistingProvider(Provider):
         here, not at its first pull). Without: whatever is on the nodes (images_problem)."""
         return set(images.PUSHED_ARCHITECTURES) if self.options.image_registry else None
 
-    def images_problem(self, kube: Kube, refs: Sequence[str]) -> str | None:
-        """Without --image-registry every Ready node must have the images already."""
+    def images_problem(
+        self, kube: Kube, refs: Sequence[str], *, timeout_s: float = IMAGES_LISTED_S
+    ) -> str | None:
+        """Without --image-registry every Ready node must have the images already.
+
+        A node lists its images in its status at the kubelet's next status update, so images
+        imported a moment ago (e.g. onto the local cluster) appear up to one update later: the
+        nodes are watched for `timeout_s` before an image is called missing.
+        """
         if self.options.image_registry:
             return None
-        items, _ = list_objects(kube, NODES)
-        missing = missing_images(items, refs)
-        if not missing:
-            return None
-        return (
-            "no --image-registry given and the nodes lack workload images ("
-            + "; ".join(f"node {node}: {', '.join(absent)}" for node, absent in missing.items())
-            + "): push them with scripts/build-images.sh REGISTRY --push and pass "
-            "--image-registry=REGISTRY"
-        )
+        last: dict[str, list[str]] = {}
+
+        def check(state: State) -> Verdict:
+            missing = missing_images(list(state["nodes"].values()), refs)
+            last.clear()
+            last.update(missing)
+            if not missing:
+                return Done(None)
+            return Pending(_missing_text(missing))
+
+        try:
+            wait_until(
+                kube,
+                [Source("nodes", NODES, None)],
+                check,
+                timeout_s=timeout_s,
+                what="workload images in the nodes' status",
+                where="the cluster's nodes",
+                expected="every Ready node lists them",
+            )
+        except WaitTimeout:
+            return (
+                "no --image-registry given and the nodes lack workload images ("
+                + _missing_text(last)
+                + f", still after {timeout_s:.0f} s of node status updates): push them with "
+                "scripts/build-images.sh REGISTRY --push and pass --image-registry=REGISTRY"
+            )
+        return None
 
     @property
     def image_hint(self) -> str:
@@ -102,3 +134,7 @@ class ExistingProvider(Provider):
 
 
 PROVIDER = ExistingProvider
+
+
+def _missing_text(missing: dict[str, list[str]]) -> str:
+    return "; ".join(f"node {node}: {', '.join(absent)}" for node, absent in missing.items())

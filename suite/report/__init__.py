@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from suite.report import catches, views
+from suite.report import catches, verdict, views
 from suite.session import SessionState, TestOutcome
 
 TEMPLATE = "report.html.j2"
@@ -36,6 +36,7 @@ def build(
     cluster: Mapping[str, Any] | None,
     outcomes: Mapping[str, TestOutcome],
     records: Mapping[str, Mapping[str, Any]],
+    cluster_error: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report.json document."""
     tests = []
@@ -66,6 +67,7 @@ def build(
         "duration_s": round(ended - started, 3),
         "exitstatus": int(exitstatus),
         "cluster": dict(cluster) if cluster else None,
+        "cluster_error": dict(cluster_error) if cluster_error else None,
         "counts": dict(counts),
         "tests": tests,
     }
@@ -82,7 +84,11 @@ def _environment() -> jinja2.Environment:
 
 def render_html(document: Mapping[str, Any]) -> str:
     """report.html from the report.json document: styles and charts inline, nothing fetched."""
-    return _environment().get_template(TEMPLATE).render(page=views.page(document))
+    return (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(page=views.page(document), run_verdict=verdict.summarize(document))
+    )
 
 
 def render_html_or_fallback(document: Mapping[str, Any]) -> str:
@@ -99,7 +105,12 @@ def render_html_or_fallback(document: Mapping[str, Any]) -> str:
         )
 
 
-def write(state: SessionState, cluster: Mapping[str, Any] | None, exitstatus: int) -> list[Path]:
+def write(
+    state: SessionState,
+    cluster: Mapping[str, Any] | None,
+    exitstatus: int,
+    cluster_error: Mapping[str, Any] | None = None,
+) -> list[Path]:
     """Write report.json and report.html into the report directory; return their paths."""
     document = build(
         run_id=state.run_id,
@@ -109,6 +120,7 @@ def write(state: SessionState, cluster: Mapping[str, Any] | None, exitstatus: in
         cluster=cluster,
         outcomes=state.outcomes,
         records=state.read_records(),
+        cluster_error=cluster_error,
     )
     directory = state.settings.report_dir
     directory.mkdir(parents=True, exist_ok=True)

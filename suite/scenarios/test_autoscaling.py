@@ -59,6 +59,9 @@ LOAD = ProbeRequest(url="http://cpuhog/?ms=500", concurrency=4, interval_ms=0, t
 #: the bound.
 LOAD_CHUNK_S = 10.0
 LOAD_BOUND_S = 150.0
+#: pytest-timeout backstop behind the deadlines above (suite/plugin.py): Ready (120 s, READY_S of
+#: suite/fixtures.py), the HPA's first status and reading, the bounded load, the scale-in; margin.
+BACKSTOP_S = 120.0 + FIRST_READING_DEADLINE_S + LOAD_BOUND_S + SCALE_IN_DEADLINE_S + 60.0
 
 
 def _replicas(state: State) -> tuple[int, dict[str, Any] | None]:

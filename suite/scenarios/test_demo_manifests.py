@@ -18,6 +18,9 @@ from suite.manifests import MANIFESTS_DIR
 #: The restricted level is enforced by the API server's admission: a pod that breaks it is
 #: rejected when its ReplicaSet creates it, so "every pod Ready" also proves the policy holds.
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+#: pytest-timeout backstop (suite/plugin.py): five workloads, each Ready within 120 s (READY_S of
+#: suite/fixtures.py), one after the other in the worst case, plus a margin.
+BACKSTOP_S = 5 * 120.0 + 60.0
 
 
 def _demo_apps() -> list[str]:

@@ -61,6 +61,11 @@ INCVER_REPLICAS = 2
 #: and passes its readiness probe (period 1 s) in a few seconds, then the old one drains (preStop
 #: 3 s); about 15 s in all. The rest is room for a busy 2-core machine.
 ROLL_SEEN_S = 60.0
+#: pytest-timeout backstop (suite/plugin.py): two workloads Ready (120 s each, READY_S of
+#: suite/fixtures.py), then every wait above in turn, plus a margin.
+BACKSTOP_S = (
+    2 * 120.0 + FRONTEND_REACHABLE_S + PAGE_LIVE_S + SEND_DONE_S + RESTART_SEEN_S + ROLL_SEEN_S
+) + 60.0
 
 #: Request headers the door passes on (the rest, cookies included, stay here).
 FORWARDED_HEADERS = {"accept", "content-type", "cache-control", "last-event-id", "x-kube-alive"}

@@ -34,6 +34,9 @@ RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding")
 #: A new RoleBinding reaches the authorizer's informer cache within a second or so; the rest is
 #: room for a busy 2-core machine.
 RBAC_PROPAGATION_S = 20.0
+#: pytest-timeout backstop (suite/plugin.py): the frontend Ready (120 s, READY_S of
+#: suite/fixtures.py), its rules propagated, a few hundred reviews; plus a margin.
+BACKSTOP_S = 120.0 + RBAC_PROPAGATION_S + 120.0
 #: The shortest lifetime a TokenRequest accepts.
 TOKEN_LIFETIME_S = 600
 OTHER_NAMESPACE = "kube-system"

@@ -42,6 +42,9 @@ EXIT_DEADLINE_S = 60.0
 #: Namespace deletion: pods get their grace period (10 s for getip and prober), then the
 #: namespace controller removes the rest.
 GONE_DEADLINE_S = 120.0
+#: pytest-timeout backstop (suite/plugin.py): the child run starts, exits and its namespaces go,
+#: each within its deadline above, plus a margin.
+BACKSTOP_S = STARTED_DEADLINE_S + EXIT_DEADLINE_S + GONE_DEADLINE_S + 60.0
 
 
 def _child_args(cluster: Cluster, config: pytest.Config, report_dir: Path) -> list[str]:

@@ -29,6 +29,9 @@ SIGNIFICANCE = 0.001
 #: Ready pods reach the Service's rules after the EndpointSlice update and the next kube-proxy
 #: sync (at most once a second): 30 s covers a busy machine; the measurement starts after.
 CONVERGE_S = 30.0
+#: pytest-timeout backstop behind the deadlines above (suite/plugin.py): the workload becomes
+#: Ready (120 s, suite/fixtures.py READY_S), converges, and the probe run ends, plus a margin.
+BACKSTOP_S = 120.0 + CONVERGE_S + PROBE_BOUND_S + 60.0
 
 SERVICE_HINT = (
     "no answer through a Service usually means kube-proxy (or the cluster's service proxy) is "

@@ -55,6 +55,9 @@ TOKEN_LIFETIME_S = 600
 #: The token authenticator looks the ServiceAccount up; right after it was created the lookup may
 #: miss for a moment (401). Seconds on a busy 2-core machine.
 TOKEN_ACCEPTED_S = 20.0
+#: pytest-timeout backstop (suite/plugin.py): a token accepted, the nodes' image lists watched
+#: for two status updates (25 s, suite/providers/existing.py), API calls; plus a margin.
+BACKSTOP_S = TOKEN_ACCEPTED_S + 25.0 + 120.0
 FIX_RIGHTS = "use a context with those rights (e.g. cluster-admin on a test cluster)"
 
 

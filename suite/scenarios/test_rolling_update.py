@@ -45,6 +45,9 @@ ANSWERS_DEADLINE_S = 30.0
 #: Every v1 replica answers through the Service before traffic is measured: the EndpointSlice
 #: update and a kube-proxy sync (at most once a second); 30 s covers a busy machine.
 CONVERGE_S = 30.0
+#: pytest-timeout backstop behind the deadlines above (suite/plugin.py): Ready (120 s, READY_S of
+#: suite/fixtures.py), converged, then the rollout happens while the traffic runs; plus a margin.
+BACKSTOP_S = 120.0 + CONVERGE_S + TRAFFIC_BOUND_S + 60.0
 #: One step (maxSurge 1: one new pod at a time) = schedule + start a present image (~2-3 s) +
 #: the first readiness probe (period 1 s); allow 10 s per step on a busy machine, plus 30 s.
 ROLLOUT_DEADLINE_S = REPLICAS * 10 + 30

@@ -78,6 +78,9 @@ ENDPOINT_PROPAGATION_S = 3.0
 #: Both replicas answer through the Service before traffic is measured: the EndpointSlice update
 #: and a kube-proxy sync (at most once a second); 30 s covers a busy machine.
 CONVERGE_S = 30.0
+#: pytest-timeout backstop behind the deadlines above (suite/plugin.py): Ready (120 s, READY_S of
+#: suite/fixtures.py), converged, then everything happens while the traffic runs; plus a margin.
+BACKSTOP_S = 120.0 + CONVERGE_S + TRAFFIC_BOUND_S + 60.0
 #: Prober timestamps come from its node's clock, marks from this machine's.
 CLOCK_SKEW_S = 0.5
 #: "The Service keeps answering": never this long without an answered request while the sick pod

@@ -1,11 +1,23 @@
 """The plugin's options and hooks, through inner pytest runs (no cluster anywhere)."""
 
+import importlib.metadata
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-PLUGIN = ("-p", "suite.plugin", "-p", "no:cacheprovider")
+PLUGIN = (
+    "-p",
+    "suite.plugin",
+    "-p",
+    "no:cacheprovider",
+    # The plugin (an entry point) is imported before pytester's inner run can rewrite it.
+    "-W",
+    "ignore::pytest.PytestAssertRewriteWarning",
+)
 
 E2E_TESTS = """
 import pytest
@@ -124,19 +136,86 @@ def test_plain_skip_is_fine():
     )
 
 
-def test_junit_defaults_into_the_report_dir_and_reports_are_written(pytester):
-    pytester.makepyfile("def test_ok():\n    pass\n")
+USES_A_CLUSTER = """
+from suite.session import STATE_KEY
+
+def test_ok(request):
+    # What the `cluster` fixture leaves for the controller once it reached a cluster.
+    request.config.stash[STATE_KEY].write_cluster({"provider": "existing", "describe": "fake"})
+"""
+
+
+def test_a_run_without_a_cluster_writes_nothing_into_the_report_dir(pytester):
+    pytester.makepyfile(E2E_TESTS)
+    (pytester.path / "reports").mkdir()
+    (pytester.path / "reports" / "report.html").write_text("the last cluster run's demo")
     result = pytester.runpytest(*PLUGIN)
+    result.assert_outcomes(passed=1, skipped=2)
+    assert [p.name for p in (pytester.path / "reports").iterdir()] == ["report.html"]
+    assert (pytester.path / "reports" / "report.html").read_text() == "the last cluster run's demo"
+    result.stdout.fnmatch_lines(
+        ["no test used a cluster: no report.html or report.json written to *"]
+    )
+
+
+def test_collect_only_writes_nothing(pytester):
+    pytester.makepyfile(E2E_TESTS)
+    kubeconfig = unreachable_kubeconfig(pytester.path / "kubeconfig")
+    result = pytester.runpytest(
+        *PLUGIN, "--cluster=existing", f"--kubeconfig={kubeconfig}", "--co", "-q"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    assert not (pytester.path / "reports").exists()
+    assert "no test used a cluster" not in result.stdout.str()
+
+
+def test_junit_defaults_into_the_report_dir_and_reports_are_written(pytester):
+    pytester.makepyfile(USES_A_CLUSTER)
+    kubeconfig = unreachable_kubeconfig(pytester.path / "kubeconfig")
+    cluster = ("--cluster=existing", f"--kubeconfig={kubeconfig}")
+    result = pytester.runpytest(*PLUGIN, *cluster)
     result.assert_outcomes(passed=1)
     assert (pytester.path / "reports" / "junit.xml").is_file()
     document = json.loads((pytester.path / "reports" / "report.json").read_text())
     assert document["tests"][0]["outcome"] == "passed"
     assert (pytester.path / "reports" / "report.html").read_text().startswith("<!doctype html>")
-    custom = pytester.runpytest(*PLUGIN, "--report-dir=out", "--junitxml=elsewhere.xml")
+    custom = pytester.runpytest(*PLUGIN, *cluster, "--report-dir=out", "--junitxml=elsewhere.xml")
     custom.assert_outcomes(passed=1)
     assert (pytester.path / "elsewhere.xml").is_file()
     assert not (pytester.path / "out" / "junit.xml").exists()
     assert (pytester.path / "out" / "report.json").is_file()
+
+
+def test_report_settings_come_from_the_ini_file_and_the_command_line_wins(pytester):
+    pytester.makepyfile(USES_A_CLUSTER + E2E_TESTS)
+    pytester.makefile(
+        ".toml",
+        pyproject=(
+            "[tool.pytest.ini_options]\n"
+            'kube_alive_report_dir = "from-ini"\n'
+            "kube_alive_fail_on_skip = true\n"
+            "kube_alive_keep_namespaces = true\n"
+        ),
+    )
+    result = pytester.runpytest(*PLUGIN)
+    # fail_on_skip from the ini: the two e2e tests (skipped without --cluster) fail.
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(["*a skipped e2e test is a failure here (kube_alive_fail_on_skip*"])
+    assert (pytester.path / "from-ini" / "report.json").is_file()
+    again = pytester.runpytest(*PLUGIN, "--report-dir=from-cli", "-m", "not e2e")
+    again.assert_outcomes(passed=2, deselected=2)
+    assert (pytester.path / "from-cli" / "report.json").is_file()
+
+
+def test_a_report_dir_that_is_a_file_is_a_usage_error_at_once(pytester):
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    (pytester.path / "a-file").write_text("")
+    result = pytester.runpytest(*PLUGIN, "--report-dir=a-file")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--report-dir=a-file: exists and is not a directory" in result.stderr.str()
+    beneath = pytester.runpytest(*PLUGIN, "--report-dir=a-file/reports")
+    assert beneath.ret == pytest.ExitCode.USAGE_ERROR
+    assert "a-file is not a directory" in beneath.stderr.str()
 
 
 def test_keep_cluster_goes_with_kind(pytester):
@@ -196,6 +275,14 @@ def test_an_unreachable_cluster_is_a_clear_error_within_15s(pytester):
             "(context nowhere, kubeconfig *kubeconfig)*"
         ]
     )
+    result.stdout.fnmatch_lines(["--cluster=existing could not be used: cannot reach*"])
+    document = json.loads((pytester.path / "reports" / "report.json").read_text())
+    assert document["cluster"] is None
+    assert document["cluster_error"]["provider"] == "existing"
+    assert "cannot reach the API server" in document["cluster_error"]["error"]
+    html = (pytester.path / "reports" / "report.html").read_text()
+    assert "<title>kube-alive FAILED: --cluster=existing could not be used;" in html
+    assert "used no cluster" not in html
 
 
 def test_an_unknown_context_is_a_clear_error(pytester):
@@ -219,6 +306,7 @@ def test_run_id(request, n, tmp_path_factory):
     state = request.config.stash[STATE_KEY]
     out = tmp_path_factory.getbasetemp().parent.parent / f"run-{n}.txt"
     out.write_text(f"{state.run_id} {state.worker} {state.shared_dir}")
+    state.write_cluster({"provider": "existing", "describe": "fake"})
 """
     )
     result = pytester.runpytest_subprocess(*PLUGIN, "-n", "2", "-p", "xdist")
@@ -230,3 +318,129 @@ def test_run_id(request, n, tmp_path_factory):
     assert {line[1] for line in lines} <= {"gw0", "gw1"}
     assert len({line[2] for line in lines}) == 1
     assert len(report["tests"]) == 4
+
+
+@pytest.mark.parametrize("form", ["space", "equals"])
+def test_path_options_take_existing_paths_in_both_forms_from_any_directory(tmp_path, form):
+    """The plugin is an installed entry point, so pytest knows its options before it looks for
+    test paths: `--kubeconfig FILE` is the option's value, not a test path (nor the rootdir)."""
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    (here / "test_one.py").write_text("def test_one():\n    pass\n")
+    kubeconfig = unreachable_kubeconfig(tmp_path / "k.yaml")
+    report_dir = tmp_path / "existing-reports"
+    report_dir.mkdir()
+    pairs = [("--kubeconfig", kubeconfig), ("--report-dir", report_dir)]
+    options = [
+        part
+        for flag, value in pairs
+        for part in ([flag, str(value)] if form == "space" else [f"{flag}={value}"])
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--cluster=existing", *options, "--co", "-q"],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_one.py::test_one" in result.stdout
+    assert "unrecognized arguments" not in result.stderr
+    assert list(report_dir.iterdir()) == []  # --co writes nothing
+
+
+def test_the_plugin_is_registered_once_through_its_entry_point():
+    (entry,) = [
+        ep for ep in importlib.metadata.entry_points(group="pytest11") if ep.value == "suite.plugin"
+    ]
+    # Named after its module, so the root conftest.py's `pytest_plugins` finds it registered.
+    assert entry.name == "suite.plugin"
+    conftest = (Path(__file__).resolve().parents[2] / "conftest.py").read_text()
+    assert 'pytest_plugins = ["suite.plugin"]' in conftest
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('"just a string"\n', "is not a kubeconfig: it holds a YAML str, not a mapping"),
+        ("- a\n- list\n", "is not a kubeconfig: it holds a YAML list"),
+        ("clusters: [\n", "is not valid YAML"),
+    ],
+)
+def test_a_kubeconfig_that_is_not_a_mapping_is_one_clear_line(pytester, content, message):
+    pytester.makepyfile("def test_direct(cluster):\n    pass\n")
+    kubeconfig = pytester.path / "k.yaml"
+    kubeconfig.write_text(content)
+    result = pytester.runpytest(*PLUGIN, "--cluster=existing", f"--kubeconfig={kubeconfig}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*kube-alive --cluster=existing: *k.yaml {message}*"])
+    assert "item assignment" not in result.stdout.str()
+
+
+def test_the_default_kubeconfig_files_are_checked_too(tmp_path):
+    from suite.preflight import kubeconfig_files, kubeconfig_problem
+
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.write_text("apiVersion: v1\nkind: Config\n")
+    bad.write_text("oops\n")
+    environ = {"KUBECONFIG": f"{good}:{tmp_path / 'absent'}:{bad}"}
+    assert kubeconfig_files(None, environ) == [good, tmp_path / "absent", bad]
+    assert kubeconfig_problem(None, environ) == (
+        f"the kubeconfig {bad} is not a kubeconfig: it holds a YAML str, not a mapping with "
+        "clusters, users and contexts (kubectl config view --raw writes one)"
+    )
+    assert kubeconfig_problem(None, {"KUBECONFIG": str(good)}) is None
+    assert kubeconfig_problem(tmp_path / "absent", {}) is None  # the client library says so
+
+
+BACKSTOP_CONFTEST = """
+import types
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    return types.SimpleNamespace()
+"""
+
+
+def test_every_e2e_test_gets_a_timeout_backstop_stated_by_its_module(pytester):
+    pytester.makeconftest(BACKSTOP_CONFTEST)
+    pytester.makepyfile(
+        test_stated="""
+import time
+
+BACKSTOP_S = 0.5
+
+def test_hangs(cluster):
+    time.sleep(5)
+
+def test_unit():
+    pass
+""",
+        test_default="""
+from suite.plugin import DEFAULT_BACKSTOP_S
+
+def test_default(cluster, request):
+    marker = request.node.get_closest_marker("timeout")
+    assert marker.args == (DEFAULT_BACKSTOP_S,)
+    assert marker.kwargs == {"func_only": True}
+""",
+    )
+    started = time.monotonic()
+    result = pytester.runpytest(*PLUGIN, "--cluster=existing", "-p", "timeout")
+    assert time.monotonic() - started < 4
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*Failed: Timeout (>0.5s) from pytest-timeout*"])
+
+
+def test_every_scenario_module_states_its_backstop():
+    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
+    missing = [
+        path.name
+        for path in sorted(scenarios.glob("test_*.py"))
+        if "BACKSTOP_S = " not in path.read_text()
+    ]
+    assert missing == [], f"scenario modules without BACKSTOP_S (see suite/plugin.py): {missing}"

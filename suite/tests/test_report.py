@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from suite import report
-from suite.report import charts, data, svg, views
+from suite.report import charts, data, svg, verdict, views
 from suite.report.__main__ import main as render_main
 from suite.tests.data import runs
 
@@ -220,7 +220,8 @@ def test_a_run_without_cluster_or_scenarios_still_renders():
     )
     text = _render(document)
     assert _parse(text).problems == []
-    assert "this run used no cluster" in text
+    assert "no cluster was used (the behaviours need --cluster)" in text
+    assert "<title>kube-alive on no cluster: no behaviour ran: run r0" in text
     assert text.count("not part of this run</span></td>") == 4
 
 
@@ -402,3 +403,85 @@ def test_first_line_prefers_pytests_error_line():
     assert views._first_line(text) == "2 of 400 failed"
     assert views._first_line("just one line") == "just one line"
     assert views._first_line("E   " + "word " * 100).endswith("\u2026")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file (a run writes reports/report.json)"),
+        (b"\xff\xfe not utf-8", "cannot read it"),
+        (b'{"schema": 1, "tests": [', "not JSON"),
+        (b"{}", "not a kube-alive report.json (no 'schema' field)"),
+        (b"[]", "not a kube-alive report.json (a JSON list, not an object)"),
+        (b'{"schema": 99}', "report.json schema 99, this version draws schema 1 only"),
+        (b'{"schema": 1, "run_id": "r"}', "('started' missing or of the wrong type)"),
+        (
+            b'{"schema": 1, "run_id": "r", "started": 1, "exitstatus": 0, "tests": [{}]}',
+            "a test without a 'nodeid'",
+        ),
+    ],
+)
+def test_python_m_suite_report_says_what_is_wrong_with_its_input_in_one_line(
+    tmp_path, capsys, content, message
+):
+    source = tmp_path / "report.json"
+    if content is not None:
+        source.write_bytes(content)
+    assert render_main([str(source)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith(f"python -m suite.report: {source}: ")
+    assert message in captured.err
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_python_m_suite_report_on_a_directory_or_an_unwritable_output(tmp_path, capsys):
+    assert render_main([str(tmp_path)]) == 2
+    assert "is a directory; give the report.json inside it" in capsys.readouterr().err
+    source = tmp_path / "report.json"
+    source.write_text(json.dumps(runs.full_run()))
+    assert render_main([str(source), "-o", str(tmp_path / "no" / "such" / "dir.html")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_the_title_and_verdict_line_say_what_ran_where_and_what_did_not(full):
+    failing = runs.full_run(failing_rollout=True, skip_autoscaling=True)
+    passed = verdict.summarize(full)
+    assert passed.title.startswith("kube-alive on local (v1.34")
+    assert passed.title.endswith(": 4 of 4 behaviours proven")
+    assert passed.not_run == []
+    assert not passed.failed
+    failed = verdict.summarize(failing)
+    assert failed.title.startswith("kube-alive FAILED on local")
+    assert failed.failed
+    assert any(
+        line.startswith("CPU autoscaling: skipped: no metrics API") for line in failed.not_run
+    )
+    only_lb = dict(full, tests=[t for t in full["tests"] if "load_balancing" in t["nodeid"]])
+    partial = verdict.summarize(only_lb)
+    assert partial.title.endswith(": 1 of 4 behaviours proven")
+    assert "Self-healing: not selected in this run" in partial.not_run
+    text = _render(only_lb)
+    assert "Not run: Self-healing: not selected in this run" in " ".join(text.split())
+
+
+def test_a_cluster_that_could_not_be_used_is_said_so_not_no_cluster():
+    document = report.build(
+        run_id="r9",
+        started=1.0,
+        ended=2.0,
+        exitstatus=1,
+        cluster=None,
+        outcomes={runs.LB: runs.TestOutcome(runs.LB, "error", 1.0, "cannot reach")},
+        records={},
+        cluster_error={"provider": "existing", "error": "cannot reach the API server x"},
+    )
+    summary = verdict.summarize(document)
+    assert (
+        summary.title
+        == "kube-alive FAILED: --cluster=existing could not be used; no behaviour was tried"
+    )
+    text = _render(document)
+    assert "--cluster=existing could not be used: cannot reach the API server x" in text
+    assert "no cluster was used" not in text

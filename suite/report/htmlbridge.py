@@ -1,0 +1,45 @@
+"""The pytest-html bridge: with pytest-html installed and `--html` given, each e2e test's row
+carries what report.html shows of it (headline, figures, chart, timeline), drawn by the same code.
+
+report.html stays the demo; this only puts the evidence where a pytest-html user looks for it.
+Nothing here imports pytest-html: the plugin hands its `extras.html` in.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+
+from suite.report import views
+
+_TEMPLATE = "htmlbridge.html.j2"
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("suite.report", "."),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def behaviour_of(nodeid: str) -> str | None:
+    """The behaviour key of a scenario test (None for other tests)."""
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return next((b.key for b in views.BEHAVIOURS if b.module == module), None)
+
+
+def fragment(record: Mapping[str, Any], outcome: str) -> str | None:
+    """HTML for the test's row: its figures, chart and timeline; None when it recorded none."""
+    nodeid = str(record.get("nodeid", ""))
+    test = dict(record, outcome=outcome, evidence=[])
+    if not (test.get("figures") or test.get("recording") or test.get("probes")):
+        return None
+    # SVG ids must differ between the rows of one page: number them by the test's id.
+    index = zlib.crc32(nodeid.encode())
+    view = views.view_of_test(test, behaviour_of(nodeid), index)
+    return _environment().get_template(_TEMPLATE).render(view=view)

@@ -1,0 +1,113 @@
+"""The report's title and verdict lines: what ran, on which cluster, what did not run and why.
+
+Written from the report.json document alone, like the rest of the page. A reader of the title (a
+browser tab, a CI artifact list) must never take a run that proved nothing for one that passed:
+"passed" is said only of behaviours that ran and passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from suite.report.views import BEHAVIOURS, Behaviour
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The page's `<title>` and the lines under the heading."""
+
+    title: str
+    ran: str
+    not_run: list[str]
+    cluster: str
+    failed: bool
+
+
+def _tests_of(document: Mapping[str, Any], behaviour: Behaviour) -> list[Mapping[str, Any]]:
+    return [
+        test
+        for test in document.get("tests") or []
+        if str(test.get("nodeid", "")).split("::", 1)[0].rsplit("/", 1)[-1] == behaviour.module
+    ]
+
+
+def _state(tests: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """(`passed` | `failed` | `skipped` | `missing`, why it did not run)."""
+    outcomes = [str(test.get("outcome")) for test in tests]
+    if not outcomes:
+        return "missing", "not selected in this run"
+    if any(outcome in ("failed", "error") for outcome in outcomes):
+        return "failed", ""
+    if all(outcome == "skipped" for outcome in outcomes):
+        reasons = sorted({str(test.get("skip_reason") or "no reason given") for test in tests})
+        return "skipped", "skipped: " + "; ".join(reasons)
+    if all(outcome == "passed" for outcome in outcomes):
+        return "passed", ""
+    if "passed" in outcomes:
+        return "passed", ""
+    return "missing", f"outcome {', '.join(sorted(set(outcomes)))}"
+
+
+def _cluster_words(document: Mapping[str, Any]) -> tuple[str, str]:
+    """(short name for the title, one line for the page)."""
+    cluster = document.get("cluster") or {}
+    error = document.get("cluster_error") or {}
+    if error:
+        provider = error.get("provider") or "?"
+        return (
+            f"--cluster={provider} could not be used",
+            f"--cluster={provider} could not be used: {error.get('error') or 'no reason recorded'}",
+        )
+    if not cluster:
+        return "no cluster", "no cluster was used (the behaviours need --cluster)"
+    facts = cluster.get("facts") or {}
+    name = str(cluster.get("provider") or facts.get("provider") or "?")
+    version = facts.get("server_version")
+    short = f"{name} ({version})" if version else name
+    return short, str(cluster.get("describe") or name) + (
+        f", Kubernetes {version}" if version else ""
+    )
+
+
+def summarize(document: Mapping[str, Any]) -> Verdict:
+    """The title and verdict lines of a report.json document."""
+    short, cluster_line = _cluster_words(document)
+    passed: list[str] = []
+    failed: list[str] = []
+    not_run: list[str] = []
+    for behaviour in BEHAVIOURS:
+        state, why = _state(_tests_of(document, behaviour))
+        name = behaviour.title.lower()
+        if state == "passed":
+            passed.append(name)
+        elif state == "failed":
+            failed.append(name)
+        else:
+            not_run.append(f"{behaviour.title}: {why}")
+    exit_failed = int(document.get("exitstatus") or 0) != 0
+    total = len(BEHAVIOURS)
+    if document.get("cluster_error"):
+        title = f"kube-alive FAILED: {short}; no behaviour was tried"
+    elif failed:
+        title = f"kube-alive FAILED on {short}: {', '.join(failed)} failed"
+    else:
+        body = f"{len(passed)} of {total} behaviours proven" if passed else "no behaviour ran"
+        if exit_failed:
+            title = f"kube-alive FAILED on {short}: {body}, other tests failed"
+        else:
+            title = f"kube-alive on {short}: {body}"
+    parts = [f"{name} failed" for name in failed] + [f"{name} proven" for name in passed]
+    ran = (
+        f"Ran on {cluster_line}: " + (", ".join(parts) if parts else "no behaviour") + "."
+        if not document.get("cluster_error")
+        else f"Nothing ran: {cluster_line}."
+    )
+    return Verdict(
+        title=title,
+        ran=ran,
+        not_run=not_run,
+        cluster=cluster_line,
+        failed=exit_failed or bool(failed) or bool(document.get("cluster_error")),
+    )
