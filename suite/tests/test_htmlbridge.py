@@ -10,6 +10,7 @@ import pytest
 from suite.report import htmlbridge
 from suite.tests.data import runs
 from suite.tests.test_fixtures import CONFTEST
+from suite.tests.test_plugin import PLUGIN
 
 TESTS = """
 def test_service_spreads_new_connections_over_every_replica(namespace, recorder, figures):
@@ -41,12 +42,14 @@ def rows_of(page: str) -> list[dict]:
 
 def test_with_html_each_e2e_row_carries_its_figures_and_timeline(fake_cluster):
     result = fake_cluster.runpytest(
+        *PLUGIN,
+        # By entry point name: loaded even with PYTEST_DISABLE_PLUGIN_AUTOLOAD, once otherwise.
         "-p",
-        "no:cacheprovider",
+        "metadata",
+        "-p",
+        "html",
         "--cluster=existing",
         "--html=out.html",
-        "-W",
-        "ignore::pytest.PytestAssertRewriteWarning",
     )
     result.assert_outcomes(passed=2)
     rows = rows_of((fake_cluster.path / "out.html").read_text())
@@ -67,7 +70,7 @@ def test_with_html_each_e2e_row_carries_its_figures_and_timeline(fake_cluster):
 def test_without_html_no_extras_are_made(fake_cluster, monkeypatch):
     calls = []
     monkeypatch.setattr(htmlbridge, "fragment", lambda *a: calls.append(a))
-    result = fake_cluster.runpytest("-p", "no:cacheprovider", "--cluster=existing")
+    result = fake_cluster.runpytest(*PLUGIN, "--cluster=existing")
     result.assert_outcomes(passed=2)
     assert calls == []
 
