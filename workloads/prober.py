@@ -3,19 +3,33 @@
 ``POST /probe`` with a JSON object (see ``ProbeSpec``) answers ``application/x-ndjson``: one line
 per finished request, then one summary line. Every request opens a new TCP connection and asks the
 server to close it: a keep-alive connection sticks to one pod and would hide load balancing.
+
+The prober sends requests for whoever reaches it, so it is not a general request forger:
+
+- targets are Services of its own namespace only: the URL's host is a Service name (a DNS-1035
+  label, optionally with ``.<namespace>[.svc[.<cluster domain>]]`` of its own namespace), never an
+  IP address in any spelling, ``localhost`` or the prober's own Service; the request goes to the
+  fully qualified ``<name>.<namespace>.svc.<domain>.``, so no DNS search path can widen it;
+- each run is bounded (``MAX_*`` below: what the scenarios need, with room), and so is the whole
+  process: at most ``MAX_RUNS`` runs and ``MAX_TOTAL_CONCURRENCY`` requests in flight at once; a
+  run beyond either gets ``429`` with ``Retry-After`` at once. gunicorn serves the prober with
+  more threads than ``MAX_RUNS``, so ``/healthz`` and ``/readyz`` always have one.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import queue
+import re
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,12 +41,40 @@ from workloads.common import answer, bad_request, identity, new_app
 MAX_BODY_BYTES = 64 * 1024
 MAX_ERROR_CHARS = 200
 
+#: Bounds of one run. The scenarios ask for at most: 2400 requests at concurrency 8 within 180 s
+#: (load balancing), chunks of at most 10 s of background traffic at concurrency <= 4, and
+#: requests that may take 10 s (cpuhog bursts); suite/tests/test_prober_bounds.py checks that
+#: they fit. The count of a background chunk is "as many as fit" (suite/traffic.py asks for
+#: 20000): its duration ends it.
+MAX_COUNT = 20_000
+MAX_CONCURRENCY = 8
+MAX_DURATION_S = 180.0
+MAX_INTERVAL_MS = 10_000
+MAX_TIMEOUT_S = 10.0
+#: Bounds of the process: runs at once (gunicorn gives the prober 8 threads; each run holds one,
+#: so at least 4 stay free for /healthz, /readyz and a 429), and request threads at once.
+MAX_RUNS = 4
+MAX_TOTAL_CONCURRENCY = 16
+RETRY_AFTER_S = 1
+
+#: What a Service name looks like (DNS-1035 label: Kubernetes Service names are these).
+_SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+#: Names that are never a target: the prober itself, and the machine it runs on.
+_NEVER = frozenset({"prober", "localhost"})
+NAMESPACE_ENV = "POD_NAMESPACE"
+RESOLV_CONF = "/etc/resolv.conf"
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+
+#: (Service name, port) -> (host, port) to connect to.
+Resolve = Callable[[str, int], tuple[str, int]]
+
 
 @dataclass(frozen=True)
 class ProbeSpec:
     """One run: at most ``count`` requests and at most ``duration_s`` seconds, whichever ends first.
 
     Requests started before the deadline are allowed to finish (each within ``timeout_s``).
+    ``service`` is the Service the URL names; ``host`` and ``port`` are where requests go.
     """
 
     url: str
@@ -44,10 +86,12 @@ class ProbeSpec:
     duration_s: float = 60.0
     interval_ms: int = 0
     timeout_s: float = 2.0
+    service: str = ""
 
     @classmethod
-    def parse(cls, body: object) -> ProbeSpec:
-        """Validate a request body; raises a 400 with the reason."""
+    def parse(cls, body: object, resolve: Resolve | None = None) -> ProbeSpec:
+        """Validate a request body; raises a 400 with the reason. ``resolve`` maps the Service
+        the URL names to where requests go (default: itself, for tests of parsing alone)."""
         if not isinstance(body, dict):
             raise bad_request("the body must be a JSON object")
         known = {"url", "count", "concurrency", "duration_s", "interval_ms", "timeout_s"}
@@ -57,17 +101,19 @@ class ProbeSpec:
         url = body.get("url")
         if not isinstance(url, str) or not url:
             raise bad_request("url is required and must be a string")
-        host, port, target = _split_url(url)
+        name, port, target = _split_url(url)
+        host, connect_port = (resolve or (lambda n, p: (n, p)))(name, port)
         return cls(
             url=url,
             host=host,
-            port=port,
+            port=connect_port,
             target=target,
-            count=_int_field(body, "count", 100, 1, 20_000),
-            concurrency=_int_field(body, "concurrency", 1, 1, 32),
-            duration_s=_positive_float_field(body, "duration_s", 60.0, 600.0),
-            interval_ms=_int_field(body, "interval_ms", 0, 0, 10_000),
-            timeout_s=_positive_float_field(body, "timeout_s", 2.0, 30.0),
+            count=_int_field(body, "count", 100, 1, MAX_COUNT),
+            concurrency=_int_field(body, "concurrency", 1, 1, MAX_CONCURRENCY),
+            duration_s=_positive_float_field(body, "duration_s", 60.0, MAX_DURATION_S),
+            interval_ms=_int_field(body, "interval_ms", 0, 0, MAX_INTERVAL_MS),
+            timeout_s=_positive_float_field(body, "timeout_s", 2.0, MAX_TIMEOUT_S),
+            service=name.lower().rstrip(".").split(".")[0],
         )
 
 
@@ -87,6 +133,96 @@ def _split_url(url: str) -> tuple[str, int, str]:
     if parts.query:
         target += "?" + parts.query
     return parts.hostname, port, target
+
+
+def service_name(host: str, namespace: str | None, domain: str) -> str:
+    """The Service a URL host names, if it names one in ``namespace``; else a 400 saying why.
+
+    Accepted: ``name``, and with the prober's namespace ``name.ns``, ``name.ns.svc``,
+    ``name.ns.svc.<domain>`` (with or without the final dot).
+    """
+    labels = host.lower().rstrip(".").split(".")
+    name, rest = labels[0], labels[1:]
+    why = (
+        "the prober sends requests only to Services of its own namespace: give "
+        "http://<service>[:port]/path"
+    )
+    if not _SERVICE_NAME.fullmatch(name) or any(not label for label in labels):
+        raise bad_request(f"url host {host!r} is not a Service name; {why}")
+    if name in _NEVER:
+        raise bad_request(f"url host {host!r} is not a target (the prober or this machine); {why}")
+    if rest:
+        suffix = [namespace or "", "svc", *domain.split(".")]
+        if namespace is None or rest != suffix[: len(rest)]:
+            raise bad_request(
+                f"url host {host!r} is outside namespace {namespace or '(unknown)'}; {why}"
+            )
+    return name
+
+
+def cluster_domain(namespace: str | None, resolv_conf: str = RESOLV_CONF) -> str:
+    """The cluster's DNS domain, from the pod's search list (`<ns>.svc.<domain>` comes first)."""
+    try:
+        lines = Path(resolv_conf).read_text().splitlines()
+    except OSError:
+        return DEFAULT_CLUSTER_DOMAIN
+    for line in lines:
+        fields = line.split()
+        if fields[:1] != ["search"]:
+            continue
+        for entry in fields[1:]:
+            prefix = f"{namespace}.svc."
+            if namespace and entry.startswith(prefix) and len(entry) > len(prefix):
+                return entry[len(prefix) :].rstrip(".")
+    return DEFAULT_CLUSTER_DOMAIN
+
+
+def in_cluster_resolver(namespace: str | None, domain: str) -> Resolve:
+    """Requests go to the Service's fully qualified name: only the prober's namespace."""
+
+    def resolve(host: str, port: int) -> tuple[str, int]:
+        name = service_name(host, namespace, domain)
+        if namespace is None:
+            raise bad_request(
+                f"the prober does not know its namespace ({NAMESPACE_ENV} is not set), so it "
+                "sends no requests; set it from metadata.namespace (the downward API)"
+            )
+        return f"{name}.{namespace}.svc.{domain}.", port
+
+    return resolve
+
+
+class Admission:
+    """How many runs and request threads the process has going; more are refused, not queued."""
+
+    def __init__(
+        self, max_runs: int = MAX_RUNS, max_concurrency: int = MAX_TOTAL_CONCURRENCY
+    ) -> None:
+        self.max_runs = max_runs
+        self.max_concurrency = max_concurrency
+        self._lock = threading.Lock()
+        self.runs = 0
+        self.concurrency = 0
+
+    def enter(self, concurrency: int) -> str | None:
+        """Take room for a run; None when admitted, else why not."""
+        with self._lock:
+            if self.runs >= self.max_runs:
+                return f"{self.runs} probe runs are going, at most {self.max_runs} at once"
+            if self.concurrency + concurrency > self.max_concurrency:
+                return (
+                    f"{self.concurrency} requests are in flight, at most {self.max_concurrency} "
+                    f"at once (this run asks for {concurrency} more)"
+                )
+            self.runs += 1
+            self.concurrency += concurrency
+            return None
+
+    def leave(self, concurrency: int) -> None:
+        """Give the room of a finished run back."""
+        with self._lock:
+            self.runs -= 1
+            self.concurrency -= concurrency
 
 
 def _int_field(body: Mapping[str, object], name: str, default: int, low: int, high: int) -> int:
@@ -243,16 +379,36 @@ def stream(run: _Run, prober: Mapping[str, str]) -> Iterator[bytes]:
         run.stop.set()
 
 
-def create_app() -> flask.Flask:
-    """``POST /probe`` streams NDJSON records; ``GET /healthz``, ``GET /readyz``."""
+def create_app(resolve: Resolve | None = None, admission: Admission | None = None) -> flask.Flask:
+    """``POST /probe`` streams NDJSON records; ``GET /healthz``, ``GET /readyz``.
+
+    ``resolve`` maps a Service name to where requests go (default: its fully qualified name in
+    the namespace from ``POD_NAMESPACE``); tests pass their own.
+    """
     app = new_app("prober")
+    if resolve is None:
+        namespace = os.environ.get(NAMESPACE_ENV) or None
+        resolve = in_cluster_resolver(namespace, cluster_domain(namespace))
+    room = admission or Admission()
+    app.extensions["kube_alive_prober_admission"] = room
 
     @app.post("/probe")
     def probe() -> flask.Response:
-        spec = ProbeSpec.parse(flask.request.get_json(force=True, silent=True))
+        spec = ProbeSpec.parse(flask.request.get_json(force=True, silent=True), resolve)
+        refused = room.enter(spec.concurrency)
+        if refused is not None:
+            response = answer({"reason": f"busy: {refused}; try again"}, status=429)
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
         ident = identity()
-        lines = stream(_Run(spec), {"pod": ident.pod, "version": ident.version})
+        try:
+            lines = stream(_Run(spec), {"pod": ident.pod, "version": ident.version})
+        except BaseException:
+            room.leave(spec.concurrency)
+            raise
         response = flask.Response(lines, mimetype="application/x-ndjson")
+        # The room is given back when the stream ends or the client goes away (WSGI close).
+        response.call_on_close(lambda: room.leave(spec.concurrency))
         # Ask proxies in front of us (the API server's service proxy) not to buffer the stream.
         response.headers["Cache-Control"] = "no-cache"
         response.headers["X-Accel-Buffering"] = "no"
