@@ -27,6 +27,8 @@ import http.client
 import json
 import os
 import secrets
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -55,8 +57,14 @@ SEND_CONCURRENCY = 5
 SEND_TIMEOUT_S = 2.0
 #: The cpuhog load: two requests at a time, each burning 500 ms of CPU, for at most 120 s (and at
 #: most 600 requests): enough to push 1 pod of a 100m request far past the HPA's 50 % target.
-LOAD_BOUNDS = Bounds(count=600, duration_s=120.0, concurrency=2)
+#: With cpuhog down, each thread pauses 0.5 s, 1 s, 2 s, 4 s after failures in a row and the load
+#: gives up after 8 of them (about 10 s): a load that reaches nothing proves nothing.
+LOAD_BOUNDS = Bounds(
+    count=600, duration_s=120.0, concurrency=2, backoff_s=0.5, max_backoff_s=4.0, give_up_after=8
+)
 LOAD_BURN_MS = 500
+#: How long `load/stop` waits for the load's last requests (each burns LOAD_BURN_MS) to end.
+LOAD_STOP_JOIN_S = LOAD_BURN_MS / 1000 + 2.0
 #: Traffic on incver while it rolls: ten requests a second for at most 90 s.
 ROLL_TRAFFIC_BOUNDS = Bounds(count=900, duration_s=90.0, concurrency=1, interval_s=0.1)
 ROLL_TIMEOUT_S = 2.0
@@ -64,11 +72,13 @@ NEXT_VERSION = {"v1": "v2", "v2": "v1"}
 ROLL_TARGET = "incver"
 HPA_NAME = "cpuhog"
 
-#: SSE: a comment every 15 s keeps proxies from closing an idle stream and finds dead clients;
-#: a stream ends after 5 min and the browser reconnects (every state event is complete, so nothing
-#: is lost); at most 5 state events a second; at most 4 streams at once (gunicorn has 8 threads,
-#: the rest serve the actions).
+#: SSE: a comment every 15 s keeps proxies from closing an idle stream; a client that left is
+#: noticed within CLIENT_CHECK_S (its socket reads as closed) and its slot freed; a stream ends
+#: after 5 min and the browser reconnects (every state event is complete, so nothing is lost); at
+#: most 5 state events a second; at most 4 streams at once (gunicorn has 8 threads, the rest serve
+#: the actions).
 HEARTBEAT_S = 15.0
+CLIENT_CHECK_S = 1.0
 MAX_STREAM_S = 300.0
 MIN_EVENT_INTERVAL_S = 0.2
 MAX_STREAMS = 4
@@ -176,22 +186,51 @@ def event_stream(
     min_interval_s: float = MIN_EVENT_INTERVAL_S,
     clock: Callable[[], float] = time.monotonic,
     pause: Callable[[float], None] = time.sleep,
+    client_gone: Callable[[], bool] = lambda: False,
+    check_s: float = CLIENT_CHECK_S,
 ) -> Iterator[str]:
     """The SSE body: the full state now and after every change (coalesced), comments in between,
-    and an end after ``max_s`` (the browser reconnects by itself)."""
+    and an end after ``max_s`` (the browser reconnects by itself) or as soon as ``client_gone``
+    says the client left (checked at least every ``check_s``): a write to a closed connection
+    fails only at the second heartbeat, and until then the stream would hold its slot."""
     yield f"retry: {RECONNECT_MS}\n\n"
     end = clock() + max_s
     seen: int | None = None
-    while clock() < end:
+    next_heartbeat = clock() + heartbeat_s
+    while clock() < end and not client_gone():
         version = hub.version
         if version != seen:
             seen = version
             yield sse_event("state", snapshot(), version)
+            next_heartbeat = clock() + heartbeat_s
             # A rate limit, not a wait for state: changes meanwhile go out in the next event.
             pause(min_interval_s)
             continue
-        if not hub.wait(seen, min(heartbeat_s, max(0.0, end - clock()))):
+        if hub.wait(seen, max(0.0, min(check_s, next_heartbeat - clock(), end - clock()))):
+            continue
+        if clock() >= next_heartbeat:
             yield ": keep-alive\n\n"
+            next_heartbeat = clock() + heartbeat_s
+
+
+def client_gone_check(environ: Mapping[str, Any]) -> Callable[[], bool]:
+    """``() -> True`` once the client closed its connection (the server's socket for this request
+    reads end-of-file or fails); always False when the server does not expose the socket."""
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if not isinstance(sock, socket.socket):
+        return lambda: False
+
+    def gone() -> bool:
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return False
+            # An SSE client sends nothing after its request: readable means closed (or reset).
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+    return gone
 
 
 class Live:
@@ -488,7 +527,7 @@ def create_app(
     @app.post("/api/cpuhog/load/stop")
     def load_stop() -> flask.Response:
         live = _live()
-        run = live.load.stop()
+        run = live.load.stop(join_s=LOAD_STOP_JOIN_S)
         live.hub.bump()
         return answer({"run": run.to_json() if run else None})
 
@@ -512,7 +551,7 @@ def create_app(
     @app.post("/api/incver/traffic/stop")
     def incver_traffic_stop() -> flask.Response:
         live = _live()
-        run = live.roll_traffic.stop()
+        run = live.roll_traffic.stop(join_s=ROLL_TIMEOUT_S + 1.0)
         live.hub.bump()
         return answer({"run": run.to_json() if run else None})
 
@@ -532,7 +571,9 @@ def create_app(
             raise ServiceUnavailable(
                 description=f"at most {MAX_STREAMS} live streams at once; close another tab"
             )
-        body = event_stream(live.hub, live.snapshot)
+        body = event_stream(
+            live.hub, live.snapshot, client_gone=client_gone_check(flask.request.environ)
+        )
         response = flask.Response(body, mimetype="text/event-stream")
         response.call_on_close(live.close_stream)
         # Ask proxies in front of us (the API server's service proxy) not to buffer the stream.

@@ -28,12 +28,29 @@ class Bounds:
     concurrency: int = 1
     #: Pause between two requests of one thread (0: back to back).
     interval_s: float = 0.0
+    #: With an upstream down: after a failure a thread pauses ``backoff_s``, doubled with each
+    #: failure in a row up to ``max_backoff_s`` (0: no pause) ...
+    backoff_s: float = 0.0
+    max_backoff_s: float = 5.0
+    #: ... and the run gives up after this many failures in a row (0: never).
+    give_up_after: int = 0
 
     def __post_init__(self) -> None:
         if not (1 <= self.count <= 100_000 and 0 < self.duration_s <= 3600):
             raise ValueError(f"unbounded run: {self}")
         if not 1 <= self.concurrency <= 16 or self.interval_s < 0:
             raise ValueError(f"bad concurrency or interval: {self}")
+        if self.backoff_s < 0 or self.max_backoff_s < self.backoff_s or self.give_up_after < 0:
+            raise ValueError(f"bad backoff: {self}")
+
+    def pause_after(self, failures_in_a_row: int) -> float:
+        """How long a thread waits before its next request, after this many failures in a row."""
+        if not failures_in_a_row or not self.backoff_s:
+            return self.interval_s
+        return max(
+            self.interval_s,
+            min(self.max_backoff_s, self.backoff_s * 2.0 ** (failures_in_a_row - 1)),
+        )
 
 
 class Run:
@@ -68,6 +85,7 @@ class Run:
         self.by_version: Counter[str] = Counter()
         self.last_error: str | None = None
         self.stopped_because: str | None = None
+        self.failures_in_a_row = 0
 
     # Lifecycle.
 
@@ -116,16 +134,28 @@ class Run:
             self.sent += 1
             return True
 
-    def _record(self, status: int | None, body: dict[str, Any] | None, error: str | None) -> None:
+    def _record(self, status: int | None, body: dict[str, Any] | None, error: str | None) -> int:
+        """Count one answer; returns the failures in a row so far."""
         with self._lock:
             if status is not None and status < 500 and body is not None:
                 self.ok += 1
                 self.by_pod[str(body.get("pod", "?"))] += 1
                 self.by_version[str(body.get("version", "?"))] += 1
+                self.failures_in_a_row = 0
             else:
                 self.failed += 1
+                self.failures_in_a_row += 1
                 self.last_error = error or f"HTTP {status}"
+                limit = self.bounds.give_up_after
+                if limit and self.failures_in_a_row >= limit and self.stopped_because is None:
+                    self.stopped_because = (
+                        f"gave up after {self.failures_in_a_row} failures in a row "
+                        f"(last: {self.last_error})"
+                    )
+                    self._stop.set()
+            in_a_row = self.failures_in_a_row
         self._on_change()
+        return in_a_row
 
     def _worker(self) -> None:
         try:
@@ -133,10 +163,11 @@ class Run:
                 try:
                     status, body = self._fetch()
                 except Exception as exc:
-                    self._record(None, None, f"{type(exc).__name__}: {exc}"[:300])
+                    in_a_row = self._record(None, None, f"{type(exc).__name__}: {exc}"[:300])
                 else:
-                    self._record(status, body, None)
-                if self.bounds.interval_s and self._stop.wait(self.bounds.interval_s):
+                    in_a_row = self._record(status, body, None)
+                pause = self.bounds.pause_after(in_a_row)
+                if pause and self._stop.wait(pause):
                     break
         finally:
             with self._lock:
@@ -189,12 +220,16 @@ class Slot:
             self.run = make().start()
             return self.run
 
-    def stop(self) -> Run | None:
-        """Stop the current run, if any; returns it."""
+    def stop(self, join_s: float = 0.0) -> Run | None:
+        """Stop the current run, if any, and wait up to ``join_s`` for its threads to finish
+        their last request (so the answer says truthfully whether it still runs); returns it."""
         with self._lock:
-            if self.run is not None:
-                self.run.stop()
-            return self.run
+            run = self.run
+            if run is not None:
+                run.stop()
+        if run is not None and join_s > 0:
+            run.join(join_s)
+        return run
 
     def to_json(self) -> dict[str, Any] | None:
         """The current (or last) run, for the page."""

@@ -4,14 +4,18 @@ live state and its Server-Sent Events stream, with a fake API (no cluster)."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import flask
 import pytest
+from werkzeug.serving import make_server
 
-from workloads import frontend
-from workloads.tests.conftest import LocalServer, wait_until
+from workloads import frontend, frontend_traffic
+from workloads.tests.conftest import LocalServer, Responder, wait_until
 
 UPSTREAMS = ("GETIP_URL", "HEALTHCHECK_URL", "CPUHOG_URL", "INCVER_URL")
 
@@ -532,10 +536,10 @@ def test_the_stream_sends_the_state_after_each_change_and_keeps_alive_in_between
     )
     assert body[0] == f"retry: {frontend.RECONNECT_MS}\n\n"
     kinds = ["state" if chunk.startswith("event: state") else chunk.strip() for chunk in body[1:]]
-    # At 0 s; the change at 5 s; quiet at 20 s and 35 s; the change at 40 s; quiet at 55 s and
-    # the end at 60 s.
+    # At 0 s; the change at 5 s; quiet at 20 s and 35 s; the change at 40 s; quiet at 55 s; the
+    # end at 60 s (the browser reconnects).
     alive = ": keep-alive"
-    assert kinds == ["state", "state", alive, alive, "state", alive, alive]
+    assert kinds == ["state", "state", alive, alive, "state", alive]
     assert [json.loads(parse_events(c)[0]["data"]) for c in body if "state" in c] == [
         {"state": 0},
         {"state": 1},
@@ -584,3 +588,116 @@ def test_the_number_of_streams_is_bounded(live_client: flask.testing.FlaskClient
     finally:
         for response in open_streams:
             response.close()
+
+
+# Truthful state after stop, slots freed when clients leave, bounded pace with an upstream down.
+
+
+class TestSlowCpuhog:
+    @pytest.fixture
+    def responder(self) -> Responder:
+        def burn(method: str, path: str, n: int) -> tuple[int, bytes]:
+            time.sleep(0.3)  # a cpuhog burst in progress
+            return 200, json.dumps({"pod": "cpuhog-a", "version": "v1"}).encode()
+
+        return burn
+
+    def test_load_stop_answers_running_false_once_the_last_requests_ended(
+        self, upstream_client: flask.testing.FlaskClient, local_server: LocalServer
+    ) -> None:
+        assert upstream_client.post("/api/cpuhog/load").status_code == 200
+        assert wait_until(lambda: len(local_server.requests) >= 2)
+        stopped = upstream_client.post("/api/cpuhog/load/stop")
+        assert stopped.status_code == 200
+        run = stopped.json["run"]  # type: ignore[index]
+        assert run["running"] is False
+        assert run["stoppedBecause"] == "stopped"
+        assert run["left_s"] == 0
+
+
+def test_a_load_with_cpuhog_down_backs_off_and_gives_up(
+    refused_client: flask.testing.FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bounds = frontend_traffic.Bounds(
+        count=600,
+        duration_s=120.0,
+        concurrency=2,
+        backoff_s=0.01,
+        max_backoff_s=0.04,
+        give_up_after=6,
+    )
+    monkeypatch.setattr(frontend, "LOAD_BOUNDS", bounds)
+    assert refused_client.post("/api/cpuhog/load").status_code == 200
+    live = live_of(refused_client)
+    assert live.load.run is not None
+    assert live.load.run.join(10)
+    run = live.load.to_json()
+    assert run is not None
+    assert run["running"] is False
+    # Both threads may each have one request in flight when the sixth failure gives up.
+    assert 6 <= run["failed"] <= 7
+    assert run["stoppedBecause"].startswith("gave up after 6 failures in a row (last: ")
+    assert "ConnectionRefusedError" in run["stoppedBecause"]
+
+
+def test_the_real_load_bounds_give_up_within_seconds_not_hundreds_of_failures() -> None:
+    bounds = frontend.LOAD_BOUNDS
+    pauses = [bounds.pause_after(n) for n in range(1, bounds.give_up_after + 1)]
+    assert pauses[:4] == [0.5, 1.0, 2.0, 4.0]
+    assert max(pauses) == bounds.max_backoff_s
+    # Threads pause in turn, so giving up takes at most the sum of the pauses.
+    assert sum(pauses) < 30
+    assert bounds.give_up_after <= 10
+
+
+def test_a_stream_ends_as_soon_as_its_client_is_gone() -> None:
+    clock = Clock()
+    hub = FakeHub(clock, changes_at=[])
+    body = frontend.event_stream(
+        hub,
+        lambda: {"state": 0},
+        heartbeat_s=15,
+        max_s=300,
+        clock=clock,
+        pause=clock.pause,
+        client_gone=lambda: clock.now >= 7.0,
+        check_s=1.0,
+    )
+    chunks = list(body)
+    assert len(chunks) == 2  # retry, the first state; no heartbeat was needed to notice
+    assert clock.now == pytest.approx(7.0, abs=1.01)
+
+
+def test_a_browser_that_leaves_frees_its_stream_slot_within_seconds(
+    fake_api: FakeApi, local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through a real server and a real socket: the slot used to stay taken until the second
+    heartbeat failed to write (30 s and more)."""
+    for name in UPSTREAMS:
+        monkeypatch.setenv(name, local_server.url)
+    app = frontend.create_app(connect=lambda: fake_api, start_threads=False)
+    live: frontend.Live = app.extensions["kube_alive_live"]
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as browser:
+            browser.sendall(b"GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"event: state" in _read_until(browser, b"event: state")
+            assert live.streams == 1
+        started = time.monotonic()
+        assert wait_until(lambda: live.streams == 0, timeout_s=5)
+        assert time.monotonic() - started < frontend.CLIENT_CHECK_S + 2
+    finally:
+        server.shutdown()
+        live.stop()
+
+
+def _read_until(sock: socket.socket, marker: bytes) -> bytes:
+    seen = b""
+    while marker not in seen:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        seen += chunk
+    return seen
