@@ -29,6 +29,9 @@ def _fault(action: str, name: str | None) -> int:
     return 0
 
 
+NEEDS_ROOT_HINT = "the local cluster is root's: run it with sudo"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; errors print one line and exit 1."""
     parser = argparse.ArgumentParser(
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             return 0 if api.status(print) else 1
         elif args.command == "kubeconfig":
-            print(api.kubeconfig_path())
+            print(_existing_kubeconfig())
         elif args.command == "load-images":
             api.load_images(args.refs, stderr_log)
         elif args.command == "fault":
@@ -76,7 +79,26 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterError as exc:
         print(f"localcluster {args.command}: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # A file or directory of the cluster that this user may not read, or that is gone.
+        print(f"localcluster {args.command}: {exc}; {NEEDS_ROOT_HINT}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _existing_kubeconfig() -> str:
+    """The admin kubeconfig's path, once a cluster has written it; else why not, in one line."""
+    path = api.kubeconfig_path()
+    try:
+        present = path.is_file()
+    except PermissionError:
+        raise ClusterError(f"cannot see {path} as this user; {NEEDS_ROOT_HINT}") from None
+    if not present:
+        raise ClusterError(
+            f"no kubeconfig at {path}: no local cluster has been started with this state "
+            "directory (KUBE_ALIVE_STATE_DIR); start one: sudo python3 -m localcluster up"
+        )
+    return str(path)
 
 
 if __name__ == "__main__":

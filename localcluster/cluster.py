@@ -387,8 +387,12 @@ def down(paths: config.Paths, log: Log) -> bool:
 def status(paths: config.Paths, out: Log) -> bool:
     """Print each component's state; True when the whole cluster is healthy."""
     healthy = True
-    for spec in components.specs(paths):
-        pid = processes.pid_of(paths, spec.name)
+    specs = components.specs(paths)
+    # Every pid first: a user who cannot tell whether a component runs (pid_of raises) gets that
+    # one line, not a few rows of "stopped" before it.
+    pids = {spec.name: processes.pid_of(paths, spec.name) for spec in specs}
+    for spec in specs:
+        pid = pids[spec.name]
         state = "stopped" if pid is None else (spec.ready() or "ready")
         healthy &= state == "ready"
         out(f"{spec.name:24} {'-' if pid is None else pid:>8}  {state}")

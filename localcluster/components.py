@@ -28,9 +28,16 @@ class Spec:
 def _get(
     url: str, paths: config.Paths, *, client: str | None = None, timeout: float = 3
 ) -> tuple[int, str]:
-    ctx = ssl.create_default_context(cafile=str(paths.pki / "ca.crt"))
-    if client:
-        ctx.load_cert_chain(paths.pki / f"{client}.crt", paths.pki / f"{client}.key")
+    try:
+        ctx = ssl.create_default_context(cafile=str(paths.pki / "ca.crt"))
+        if client:
+            ctx.load_cert_chain(paths.pki / f"{client}.crt", paths.pki / f"{client}.key")
+    except (OSError, ssl.SSLError) as exc:
+        # The state directory lost its certificates (or is not this cluster's).
+        return 0, (
+            f"cannot use the certificates in {paths.pki} ({type(exc).__name__}: {exc}); "
+            "restart the cluster: python3 -m localcluster down && python3 -m localcluster up"
+        )
     if url.startswith("https://127.0.0.1:1025"):
         # The controller-manager and scheduler serve /healthz with a self-signed certificate.
         ctx.check_hostname = False
@@ -47,7 +54,7 @@ def _get(
 def _http_ok(url: str, paths: config.Paths, client: str | None = None) -> Callable[[], str | None]:
     def check() -> str | None:
         status, body = _get(url, paths, client=client)
-        return None if status == 200 else f"GET {url} -> {status or 'no answer'} {body[:200]}"
+        return None if status == 200 else f"GET {url} -> {status or 'no answer'} {body[:400]}"
 
     return check
 

@@ -16,29 +16,53 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from localcluster import config
-from localcluster.util import tail
+from localcluster.util import ClusterError, tail
 
 
 def _pidfile(paths: config.Paths, name: str) -> Path:
     return paths.run / f"{name}.pid"
 
 
+NEEDS_ROOT = "run it as root (sudo python3 -m localcluster ...): the components run as root"
+
+
 def _exe(pid: int) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
+    except PermissionError:
+        # Another user's process: it exists, but whose binary it runs is not ours to see.
+        raise
     except OSError:
         return None
 
 
+def _exe_if_visible(pid: int) -> str | None:
+    try:
+        return _exe(pid)
+    except PermissionError:
+        return None
+
+
 def pid_of(paths: config.Paths, name: str) -> int | None:
-    """The pid of a running component started by us, else None."""
+    """The pid of a running component started by us, else None.
+
+    Raises ClusterError when this user cannot tell (the pid file or `/proc/<pid>/exe` is
+    root's): "stopped" would be a guess, and a wrong one while the cluster runs.
+    """
     pidfile = _pidfile(paths, name)
     try:
         pid_text, exe = pidfile.read_text().split("\n", 1)
         pid = int(pid_text)
+    except PermissionError as error:
+        raise ClusterError(f"cannot tell whether {name} runs: {error}; {NEEDS_ROOT}") from None
     except (OSError, ValueError):
         return None
-    return pid if _exe(pid) == exe.strip() else None
+    try:
+        return pid if _exe(pid) == exe.strip() else None
+    except PermissionError:
+        raise ClusterError(
+            f"cannot tell whether {name} runs (pid {pid} is another user's process); {NEEDS_ROOT}"
+        ) from None
 
 
 def start(paths: config.Paths, name: str, argv: Sequence[str | Path]) -> int:
@@ -108,6 +132,6 @@ def strays(binaries: Sequence[Path]) -> list[tuple[int, str]]:
     wanted = {str(b.resolve()) for b in binaries}
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (exe := _exe(int(entry.name))) in wanted:
+        if entry.name.isdigit() and (exe := _exe_if_visible(int(entry.name))) in wanted:
             found.append((int(entry.name), exe))
     return found
