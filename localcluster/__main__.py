@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from localcluster import api, faults
+from localcluster import api, faults, kindcli
 from localcluster.util import ClusterError, stderr_log
 
 #: Exit status of `fault apply` when the fault cannot be applied here (a caller reports it as not
@@ -57,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     clear.add_argument("name", metavar="NAME", nargs="?")
     fault_sub.add_parser("list", help="each fault: what it breaks and how")
     fault_sub.add_parser("status", help="print the applied fault; exit 0 if one is applied")
+    kindcli.add_parsers(sub)
     args = parser.parse_args(argv)
     try:
+        if args.command in ("kind-node-image", "engine"):
+            return kindcli.run_command(args, stderr_log)
         if args.command == "build":
             api.build(stderr_log)
         elif args.command == "up":

@@ -43,6 +43,12 @@ from suite.settings import (
 pytest_plugins = ["suite.fixtures"]
 
 E2E = "e2e"
+ONLY_ON = "only_on"
+ONLY_ON_DOC = (
+    "only_on(*clusters, reason): the test makes sense only on these --cluster choices; on the "
+    "others it is deselected, and the terminal summary says so with the reason"
+)
+_DESELECTED_KEY = pytest.StashKey[list[str]]()
 E2E_DOC = (
     "e2e: needs a Kubernetes cluster (added automatically to tests that use the `cluster` fixture)"
 )
@@ -102,6 +108,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=(
             "--cluster=kind: reuse the kind cluster 'kube-alive' (create it if there is none) "
             "and never delete it; without it a cluster this run created is deleted at the end"
+        ),
+    )
+    group.addoption(
+        "--kind-node-image",
+        dest="kube_alive_kind_node_image",
+        metavar="IMAGE",
+        default=None,
+        help=(
+            "--cluster=kind: the node image to create the cluster from (default: "
+            "$KUBE_ALIVE_KIND_NODE_IMAGE, else kind's release image for the pinned Kubernetes; "
+            "`python -m localcluster kind-node-image` builds one offline)"
         ),
     )
     group.addoption(
@@ -170,6 +187,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Check the options, fix the run id, default the JUnit path, and make SIGTERM behave like
     Ctrl-C (so namespaces are swept when CI cancels a job)."""
     config.addinivalue_line("markers", E2E_DOC)
+    config.addinivalue_line("markers", ONLY_ON_DOC)
     settings = settings_from(config)
     state = SessionState.from_config(config, settings)
     config.stash[STATE_KEY] = state
@@ -235,6 +253,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark every test that needs the cluster (directly or through other fixtures) `e2e`, and
     skip them when no cluster was chosen (a failure in CI, see pytest_runtest_makereport)."""
     settings = config.stash[STATE_KEY].settings
+    if settings.cluster is not None:
+        keep: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        reasons: dict[str, int] = {}
+        for item in items:
+            marker = item.get_closest_marker(ONLY_ON)
+            if marker is None or settings.cluster in marker.args:
+                keep.append(item)
+            else:
+                dropped.append(item)
+                why = marker.kwargs.get("reason", "")
+                reasons[why] = reasons.get(why, 0) + 1
+        if dropped:
+            items[:] = keep
+            config.hook.pytest_deselected(items=dropped)
+            config.stash[_DESELECTED_KEY] = [
+                f"deselected {count} test(s) not meant for --cluster={settings.cluster}: {why}"
+                for why, count in reasons.items()
+            ]
     backstop = config.pluginmanager.hasplugin("timeout")
     for item in items:
         if "cluster" in getattr(item, "fixturenames", ()):
@@ -389,6 +426,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if cluster_info is not None:
         facts = ClusterFacts.from_dict(cluster_info.get("facts", {}))
         lines.append(f"{cluster_info.get('describe')}: {facts.summary()}")
+    deselected: list[str] = config.stash.get(_DESELECTED_KEY, [])
+    lines += deselected
     swept = config.stash.get(_SWEPT_KEY, [])
     if swept:
         lines.append(

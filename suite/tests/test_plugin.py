@@ -444,3 +444,37 @@ def test_every_scenario_module_states_its_backstop():
         if "BACKSTOP_S = " not in path.read_text()
     ]
     assert missing == [], f"scenario modules without BACKSTOP_S (see suite/plugin.py): {missing}"
+
+
+ONLY_ON_TESTS = """
+import pytest
+
+@pytest.mark.only_on("local", reason="smoke tests of the local cluster itself")
+def test_local_only():
+    pass
+
+def test_anywhere():
+    pass
+"""
+
+
+@pytest.mark.parametrize("chosen", ["kind", "existing"])
+def test_a_test_meant_for_another_cluster_is_deselected_with_its_reason(pytester, chosen):
+    # (not named `cluster`: that would make this test itself an e2e test)
+    pytester.makepyfile(ONLY_ON_TESTS)
+    result = pytester.runpytest(*PLUGIN, f"--cluster={chosen}", "--co", "-q")
+    result.stdout.fnmatch_lines(["*test_anywhere*"])
+    result.stdout.no_fnmatch_line("*test_local_only*")
+    result.stdout.fnmatch_lines(
+        [
+            f"deselected 1 test(s) not meant for --cluster={chosen}: "
+            "smoke tests of the local cluster itself"
+        ]
+    )
+
+
+def test_a_test_meant_for_the_chosen_cluster_is_kept(pytester):
+    pytester.makepyfile(ONLY_ON_TESTS)
+    result = pytester.runpytest(*PLUGIN, "--cluster=local", "--co", "-q")
+    result.stdout.fnmatch_lines(["*test_local_only*", "*test_anywhere*"])
+    result.stdout.no_fnmatch_line("*deselected*")
