@@ -71,6 +71,12 @@ def _cluster_words(document: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def _lower(title: str) -> str:
+    """"Self-healing" -> "self-healing"; an acronym keeps its case ("CPU autoscaling")."""
+    first = title.split(" ", 1)[0]
+    return title if first.isupper() else title[0].lower() + title[1:]
+
+
 def summarize(document: Mapping[str, Any]) -> Verdict:
     """The title and verdict lines of a report.json document."""
     short, cluster_line = _cluster_words(document)
@@ -79,7 +85,7 @@ def summarize(document: Mapping[str, Any]) -> Verdict:
     not_run: list[str] = []
     for behaviour in BEHAVIOURS:
         state, why = _state(_tests_of(document, behaviour))
-        name = behaviour.title.lower()
+        name = _lower(behaviour.title)
         if state == "passed":
             passed.append(name)
         elif state == "failed":

@@ -451,6 +451,10 @@ def test_the_title_and_verdict_line_say_what_ran_where_and_what_did_not(full):
     assert passed.title.startswith("kube-alive on local (v1.34")
     assert passed.title.endswith(": 4 of 4 behaviours proven")
     assert passed.not_run == []
+    assert passed.ran.endswith(
+        ": load balancing proven, self-healing proven, CPU autoscaling proven, "
+        "rolling update proven."
+    )
     assert not passed.failed
     failed = verdict.summarize(failing)
     assert failed.title.startswith("kube-alive FAILED on local")
