@@ -451,6 +451,12 @@ def build_base_image(paths: config.Paths, log: Log, arch: str | None = None) -> 
     except ClusterError:
         run(["buildah", "rm", ctr], check=False)
         raise
+    # Earlier recipes' bases: untagged, so the store does not grow with every recipe change (an
+    # image still in use stays; nothing depends on this succeeding).
+    earlier_prefix = f"{config.BASE_IMAGE}-{arch}-"
+    for name in _buildah("images", "--format", "{{.Name}}:{{.Tag}}").splitlines():
+        if name.startswith(earlier_prefix) and name != ref:
+            run(["buildah", "rmi", name], check=False)
     return ref
 
 
