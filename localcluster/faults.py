@@ -111,15 +111,16 @@ FAULTS: dict[str, Fault] = {
             "hpa-controller-off",
             "kube-controller-manager",
             "the HorizontalPodAutoscaler controller (kube-controller-manager)",
-            "kube-controller-manager restarted with --controllers=*,-horizontalpodautoscaling",
-            argv=_without_controller("horizontalpodautoscaling"),
+            "kube-controller-manager restarted with "
+            "--controllers=*,-horizontal-pod-autoscaler-controller",
+            argv=_without_controller("horizontal-pod-autoscaler-controller"),
         ),
         Fault(
             "deployment-controller-off",
             "kube-controller-manager",
             "the Deployment controller (kube-controller-manager)",
-            "kube-controller-manager restarted with --controllers=*,-deployment",
-            argv=_without_controller("deployment"),
+            "kube-controller-manager restarted with --controllers=*,-deployment-controller",
+            argv=_without_controller("deployment-controller"),
         ),
         Fault(
             "metrics-api-gone",

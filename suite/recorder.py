@@ -10,6 +10,7 @@ their own actions on the same clocks, ask `pod_moments()` and friends for assert
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -33,7 +34,7 @@ from suite.kube import (
     matches,
     name_of,
 )
-from suite.waiting import Done, Pending, WaitFailed, wait_condition
+from suite.waiting import Done, Pending, Verdict, WaitFailed, wait_condition
 
 WATCHED: dict[str, Resource] = {
     "Pod": PODS,
@@ -375,6 +376,46 @@ class Recorder:
         except WaitFailed:
             return False
         return True
+
+    @property
+    def synced(self) -> bool:
+        """True once every watched resource was listed (nothing before that point is missed)."""
+        with self._lock:
+            return self._synced >= set(self.resources)
+
+    def errors(self) -> list[JSON]:
+        """Watch errors so far (each one a gap in which changes may have been missed)."""
+        with self._lock:
+            return [dict(error) for error in self._errors]
+
+    def wait_for(
+        self, predicate: Callable[[], Verdict], *, timeout_s: float, what: str, expected: str
+    ) -> Any:
+        """Wait until `predicate` (re-run after every recorded change) says Done, under one
+        deadline; e.g. for an Event that is written a moment after the change it reports."""
+        return wait_condition(
+            self._changed,
+            predicate,
+            timeout_s=timeout_s,
+            what=what,
+            where=self.namespace,
+            expected=expected,
+        )
+
+    def events_problem(
+        self, problem: Callable[[list[JSON]], str | None], *, timeout_s: float, what: str
+    ) -> str | None:
+        """Judge the recorded events with `problem` (None: fine), waiting up to `timeout_s` for
+        them to come right: an Event is written a moment after the change it reports. Returns
+        the last problem, or None."""
+        with contextlib.suppress(WaitFailed):
+            self.wait_for(
+                lambda: Done() if problem(self.events()) is None else Pending("not yet"),
+                timeout_s=timeout_s,
+                what="events",
+                expected=what,
+            )
+        return problem(self.events())
 
     def _error(self, kind: str, error: Exception) -> None:
         t, wall = self.now()

@@ -100,3 +100,24 @@ def chi_square_uniform(counts: Sequence[int]) -> ChiSquare:
     statistic = sum((count - expected) ** 2 / expected for count in counts)
     df = len(counts) - 1
     return ChiSquare(statistic, df, chi2_sf(statistic, df), expected, tuple(counts))
+
+
+def binomial_outside(n: int, p: float, low_share: float, high_share: float) -> float:
+    """P(X/n < low_share or X/n > high_share) for X ~ Binomial(n, p), summed exactly in log
+    space (the load-balancing scenario derives its request count from this)."""
+    if n < 1 or not 0.0 < p < 1.0:
+        raise ValueError(f"need n >= 1 and 0 < p < 1, got n={n}, p={p}")
+    total = 0.0
+    for k in range(n + 1):
+        share = k / n
+        if low_share <= share <= high_share:
+            continue
+        log_pmf = (
+            math.lgamma(n + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(n - k + 1)
+            + k * math.log(p)
+            + (n - k) * math.log1p(-p)
+        )
+        total += math.exp(log_pmf)
+    return min(1.0, total)

@@ -144,6 +144,9 @@ class ProbeResult:
     errors: list[str] = field(default_factory=list)
     chunks: int = 0
     label: str = ""
+    #: When (this machine's clock) each chunk's `POST /probe` was sent: with the answers' receipt
+    #: times, bounds the prober's clock offset (`suite.proofs.clock_offset`).
+    chunk_sent: dict[int, float] = field(default_factory=dict)
 
     @property
     def sent(self) -> int:
@@ -201,6 +204,7 @@ class ProbeResult:
             "chunks": self.chunks,
             "errors": list(self.errors),
             "summaries": list(self.summaries),
+            "chunk_sent": {str(k): v for k, v in self.chunk_sent.items()},
             "sent": self.sent,
             "ok": len(self.ok),
             "failed": len(self.failed),
@@ -302,6 +306,7 @@ class Prober:
         on_answer: Callable[[Answer], None] | None,
         streams: list[Any] | None = None,
     ) -> None:
+        result.chunk_sent[chunk] = time.time()
         try:
             stream = self.kube.stream(
                 "POST",
@@ -451,6 +456,7 @@ class BackgroundProbe:
                 with self.changed:
                     self.result.chunks = chunk
                     self.result.summaries.extend(partial.summaries)
+                    self.result.chunk_sent.update(partial.chunk_sent)
                     self.result.errors.extend(partial.errors)
                     self.changed.notify_all()
                 if partial.errors and not partial.answers:

@@ -105,10 +105,11 @@ def test_controller_faults_disable_one_controller_and_keep_the_rest():
     assert deployment is not None
     assert hpa(config.Paths(Path("/s"), Path("/c")), argv) == [
         *argv,
-        "--controllers=*,-horizontalpodautoscaling",
+        "--controllers=*,-horizontal-pod-autoscaler-controller",
     ]
     assert (
-        deployment(config.Paths(Path("/s"), Path("/c")), argv)[-1] == "--controllers=*,-deployment"
+        deployment(config.Paths(Path("/s"), Path("/c")), argv)[-1]
+        == "--controllers=*,-deployment-controller"
     )
 
 

@@ -1,10 +1,15 @@
 """CPU autoscaling: under load, a HorizontalPodAutoscaler adds replicas; after the load, it
-removes them again.
+removes them again, and both are tied to the CPU readings.
 
 `cpuhog` burns CPU per request (`?ms=N`); its HPA (autoscaling/v2) targets 50 % of the 100m CPU
 request, 1..4 replicas, with a 15 s scale-down stabilization window. The HPA reads CPU from the
 resource metrics API, which metrics-server provides: without it nothing scales, so its absence
-is reported up front (a failure in CI).
+is reported up front (a failure whenever skips fail: CI, --fail-on-skip).
+
+What is proven, in order: 1 ready replica before the load; under load a reading above target
+comes no later than the HPA asking for more replicas; its SuccessfulRescale event names CPU; more
+than 1 replica becomes Ready; after the load the HPA goes back to 1 no earlier than the
+stabilization window after the last reading above target, and within a stated deadline.
 """
 
 from __future__ import annotations
@@ -14,14 +19,17 @@ from typing import Any
 
 import pytest
 
+from suite import proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
-from suite.kube import DEPLOYMENTS, HPAS
+from suite.kube import DEPLOYMENTS, HPAS, get_object
 from suite.preflight import metrics_api_problem
-from suite.recorder import Recorder, hpa_sample
+from suite.recorder import Recorder, deployment_sample, hpa_sample
+from suite.session import STATE_KEY
 from suite.traffic import Prober, ProbeRequest
 from suite.waiting import (
     Done,
+    Failed,
     Pending,
     Source,
     State,
@@ -42,15 +50,27 @@ SCALE_DOWN_WINDOW_S = 15
 METRICS_RESOLUTION_S = 15
 #: kube-controller-manager's --horizontal-pod-autoscaler-sync-period default.
 HPA_SYNC_S = 15
+#: A new HPA gets its first status (conditions, even without a reading) at the controller's next
+#: sync: within one sync period of its creation; twice that plus 10 s on a busy machine. No status
+#: by then means no HPA controller is running.
+HPA_STATUS_DEADLINE_S = 2 * HPA_SYNC_S + 10
 #: A new pod's first CPU reading needs two scrapes (CPU is a rate), then an HPA sync reads it;
 #: plus 30 s for metrics-server to notice the new pod.
 FIRST_READING_DEADLINE_S = 2 * METRICS_RESOLUTION_S + HPA_SYNC_S + 30
 #: Load start -> more replicas: the load shows in the next scrape and fills the next rate window
 #: (two resolutions), then the HPA acts at its next sync; plus 30 s margin for a busy machine.
 SCALE_OUT_DEADLINE_S = 2 * METRICS_RESOLUTION_S + HPA_SYNC_S + 30
+#: A pod the HPA added is Ready within this (schedule, start a present image, readiness period 2 s
+#: x threshold, on a machine busy with the load).
+NEW_POD_READY_S = 30
 #: Load stop -> back to the minimum: readings fall within two scrapes, the HPA waits out its
 #: stabilization window, then acts at its next sync; plus 30 s margin.
 SCALE_IN_DEADLINE_S = 2 * METRICS_RESOLUTION_S + SCALE_DOWN_WINDOW_S + HPA_SYNC_S + 30
+#: The scale-in may be observed this much earlier than a full stabilization window after the last
+#: reading above target: both are status writes seen through a watch, at syncs that jitter.
+SCALE_IN_SLACK_S = 2.0
+#: The HPA's SuccessfulRescale event is written with the scale; the watch brings it in seconds.
+EVENT_DEADLINE_S = 10.0
 
 #: The load: 4 requests at a time, each burning 500 ms of CPU in a cpuhog pod (up to its 500m
 #: limit, i.e. up to 500 % of the request), sent from inside the cluster through the Service.
@@ -61,14 +81,23 @@ LOAD_CHUNK_S = 10.0
 LOAD_BOUND_S = 150.0
 #: pytest-timeout backstop behind the deadlines above (suite/plugin.py): Ready (120 s, READY_S of
 #: suite/fixtures.py), the HPA's first status and reading, the bounded load, the scale-in; margin.
-BACKSTOP_S = 120.0 + FIRST_READING_DEADLINE_S + LOAD_BOUND_S + SCALE_IN_DEADLINE_S + 60.0
+BACKSTOP_S = (
+    120.0
+    + HPA_STATUS_DEADLINE_S
+    + FIRST_READING_DEADLINE_S
+    + LOAD_BOUND_S
+    + SCALE_IN_DEADLINE_S
+    + 60.0
+)
 
 
-def _replicas(state: State) -> tuple[int, dict[str, Any] | None]:
+def _latest(state: State) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     deployment = state["deployment"].get(APP)
     hpa = state["hpa"].get(APP)
-    spec_replicas = int((deployment or {}).get("spec", {}).get("replicas", 0))
-    return spec_replicas, hpa_sample(hpa) if hpa else None
+    return (
+        deployment_sample(deployment) if deployment else None,
+        hpa_sample(hpa) if hpa else None,
+    )
 
 
 def _describe(sample: dict[str, Any] | None) -> str:
@@ -97,6 +126,20 @@ def _sources(namespace: str) -> list[Source]:
     ]
 
 
+def _require_metrics_api(cluster: Cluster, config: pytest.Config) -> None:
+    """Checked now, not at session start: the metrics API can go away during a run."""
+    problem = metrics_api_problem(cluster.kube)
+    if problem is None:
+        return
+    message = (
+        f"{problem}: the HorizontalPodAutoscaler reads CPU from the resource metrics API, so "
+        "nothing can scale"
+    )
+    if config.stash[STATE_KEY].settings.fail_on_skip:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def test_cpu_load_scales_the_deployment_out_and_back_in(
     cluster: Cluster,
     namespace: str,
@@ -104,17 +147,18 @@ def test_cpu_load_scales_the_deployment_out_and_back_in(
     prober: Prober,
     recorder: Recorder,
     figures: dict[str, Any],
+    pytestconfig: pytest.Config,
 ) -> None:
-    """Bounded CPU load makes the HPA add replicas within a stated time of load start; after the
-    load stops, it goes back to the minimum within a stated time; replicas and CPU over time are
-    recorded (the HPA samples in the recording)."""
-    problem = metrics_api_problem(cluster.kube)
-    if problem:
-        pytest.skip(problem)
+    """From 1 ready replica, bounded CPU load makes the HPA read CPU above target, rescale citing
+    CPU and bring more than 1 replica to Ready within a stated time of load start; after the load
+    it goes back to 1 no earlier than its stabilization window allows and within a stated time;
+    replicas and CPU over time are recorded (the HPA samples in the recording)."""
+    _require_metrics_api(cluster, pytestconfig)
+    assert recorder.synced, "the recorder never listed the namespace: nothing would be observed"
 
     workloads.apply(APP)
     workloads.wait_ready(APP)
-    hpa = cluster.kube.request("GET", HPAS.path(namespace, APP))
+    hpa = get_object(cluster.kube, HPAS, namespace, APP)
     stated = hpa_sample(hpa)
     assert (
         stated["min_replicas"],
@@ -138,6 +182,17 @@ def test_cpu_load_scales_the_deployment_out_and_back_in(
         namespace,
         APP,
         lambda obj: (
+            Done() if hpa_sample(obj)["conditions"] else Pending(_describe(hpa_sample(obj)))
+        ),
+        timeout_s=HPA_STATUS_DEADLINE_S,
+        expected=f"a status from the HPA controller (it syncs every {HPA_SYNC_S}s)",
+        hint="the HorizontalPodAutoscaler controller runs in kube-controller-manager",
+    )
+    wait_hpa(
+        cluster.kube,
+        namespace,
+        APP,
+        lambda obj: (
             Done()
             if hpa_sample(obj)["cpu_utilization"] is not None
             else Pending(_describe(hpa_sample(obj)))
@@ -147,26 +202,36 @@ def test_cpu_load_scales_the_deployment_out_and_back_in(
         hint=f"metrics-server logs; kubectl -n {namespace} top pods",
     )
     recorder.mark("first CPU reading")
+    baseline = proofs.baseline_problem(
+        deployment_sample(get_object(cluster.kube, DEPLOYMENTS, namespace, APP)),
+        hpa_sample(get_object(cluster.kube, HPAS, namespace, APP)),
+        MIN_REPLICAS,
+    )
+    assert baseline is None, baseline
 
     load_wall = time.time()
-    recorder.mark("load start")
+    t_load = recorder.mark("load start")
     load = prober.background(LOAD, chunk_s=LOAD_CHUNK_S, total_s=LOAD_BOUND_S, label="cpu load")
 
-    def scaled_out(state: State) -> Verdict:
-        replicas, sample = _replicas(state)
-        if replicas > MIN_REPLICAS:
-            return Done(replicas)
-        return Pending(f"{replicas} replica(s); {_describe(sample)}")
+    def ready_above_minimum(state: State) -> Verdict:
+        deployment, sample = _latest(state)
+        ready = (deployment or {}).get("ready", 0)
+        if ready > MIN_REPLICAS:
+            return Done(ready)
+        if not load.running:
+            return Failed(f"the load ended first ({load.result.describe()})")
+        spec = (deployment or {}).get("spec_replicas", 0)
+        return Pending(f"{ready} ready of {spec} replica(s); {_describe(sample)}")
 
     try:
-        replicas = wait_until(
+        ready = wait_until(
             cluster.kube,
             _sources(namespace),
-            scaled_out,
-            timeout_s=SCALE_OUT_DEADLINE_S,
+            ready_above_minimum,
+            timeout_s=SCALE_OUT_DEADLINE_S + NEW_POD_READY_S,
             what=f"deployment/{APP} under CPU load",
             where=namespace,
-            expected=f"more than {MIN_REPLICAS} replica(s)",
+            expected=f"more than {MIN_REPLICAS} ready replica(s)",
             hint=(
                 "the HPA acts through kube-controller-manager and reads metrics-server; "
                 f"kubectl -n {namespace} describe hpa/{APP}"
@@ -174,7 +239,7 @@ def test_cpu_load_scales_the_deployment_out_and_back_in(
             events_namespace=namespace,
         )
         scaled_out_wall = time.time()
-        recorder.mark("scaled out", replicas=replicas)
+        recorder.mark("scaled out", ready=ready)
     except WaitFailed as error:
         error.add_note(f"load so far: {load.result.describe()}")
         raise
@@ -185,7 +250,8 @@ def test_cpu_load_scales_the_deployment_out_and_back_in(
     assert load.result.ok, f"the load never reached cpuhog: {load.result.describe()}"
 
     def scaled_in(state: State) -> Verdict:
-        replicas, sample = _replicas(state)
+        deployment, sample = _latest(state)
+        replicas = (deployment or {}).get("spec_replicas", 0)
         if replicas == MIN_REPLICAS and sample and sample["current_replicas"] == MIN_REPLICAS:
             return Done(replicas)
         return Pending(f"{replicas} replica(s); {_describe(sample)}")
@@ -203,13 +269,56 @@ def test_cpu_load_scales_the_deployment_out_and_back_in(
     )
     recorder.mark("scaled in")
     samples = recorder.samples("HorizontalPodAutoscaler", APP)
+    out = proofs.scale_out_evidence(samples, t_load, TARGET_CPU_PERCENT, MIN_REPLICAS)
+    t_scaled_in = (
+        proofs.first_t(samples, out.t_desired, "desired_replicas", lambda n: n == MIN_REPLICAS)
+        if out.t_desired is not None
+        else None
+    )
     figures.update(
         scaled_out_after_s=round(scaled_out_wall - load_wall, 1),
-        scale_out_deadline_s=SCALE_OUT_DEADLINE_S,
-        replicas_at_scale_out=replicas,
+        scale_out_deadline_s=SCALE_OUT_DEADLINE_S + NEW_POD_READY_S,
+        ready_at_scale_out=ready,
+        first_above_target_after_s=round(out.t_above - t_load, 1) if out.t_above else None,
+        rescale_asked_after_s=round(out.t_desired - t_load, 1) if out.t_desired else None,
         max_replicas_seen=max((s.get("desired_replicas") or 0 for s in samples), default=None),
         peak_cpu_percent=max((s.get("cpu_utilization") or 0 for s in samples), default=None),
         load_requests=load.result.sent,
         scaled_in_after_s=round(time.time() - stopped_wall, 1),
         scale_in_deadline_s=SCALE_IN_DEADLINE_S,
     )
+
+    assert not out.problems, "scale-out: " + "; ".join(out.problems)
+    event = recorder.events_problem(
+        lambda events: proofs.rescale_event_problem(events, APP, t_load),
+        timeout_s=EVENT_DEADLINE_S,
+        what=f"hpa/{APP} SuccessfulRescale citing CPU",
+    )
+    assert event is None, event
+    assert t_scaled_in is not None, (
+        f"the recorder saw no HPA status asking for {MIN_REPLICAS} replica(s) after the scale-out"
+    )
+    timing = proofs.scale_in_problems(
+        samples,
+        since_t=t_load,
+        t_scaled_in=t_scaled_in,
+        target=TARGET_CPU_PERCENT,
+        window_s=SCALE_DOWN_WINDOW_S,
+        slack_s=SCALE_IN_SLACK_S,
+    )
+    figures.update(
+        scale_in_after_last_above_target_s=round(
+            t_scaled_in
+            - max(
+                (
+                    s["t"]
+                    for s in samples
+                    if s.get("t", 0) <= t_scaled_in
+                    and (s.get("cpu_utilization") or 0) > TARGET_CPU_PERCENT
+                ),
+                default=t_scaled_in,
+            ),
+            1,
+        )
+    )
+    assert not timing, "scale-in: " + "; ".join(timing)

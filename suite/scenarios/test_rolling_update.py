@@ -3,6 +3,11 @@ than replicas + maxSurge, never fewer ready than replicas - maxUnavailable.
 
 `incver` answers its version; v1 and v2 differ only in the image tag. Zero failures is made a
 fact by the manifests (readiness probe, preStop sleep, graceful shutdown) and proven here.
+
+Nothing is proven by what was not watched: traffic must cover the whole rollout (its largest gap
+between request starts and its rate are asserted), the recorder must have listed the namespace
+and seen every old pod go and every new pod become Ready, and the clock skew between the prober
+and this machine (which places requests against the rollout's marks) is measured each run.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from suite import proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.kube import DEPLOYMENTS, name_of
-from suite.recorder import Moment, Recorder
+from suite.recorder import Recorder
 from suite.traffic import Answer, Prober, ProbeRequest
 from suite.waiting import Done, Pending, wait_deployment_ready
 
@@ -36,10 +42,16 @@ OVERRIDES = {
 FROM_TAG, TO_TAG = "v1", "v2"
 SELECTOR = {"app.kubernetes.io/name": APP}
 
-#: Continuous traffic through the Service: 2 requests at a time, every 20 ms each.
+#: Continuous traffic through the Service: 2 requests at a time, every 20 ms each. It runs in
+#: 5 s chunks (one streamed `POST /probe` each); the step between chunks is one API round trip.
 TRAFFIC = ProbeRequest(url="http://incver/version", concurrency=2, interval_ms=20, timeout_s=2.0)
 TRAFFIC_CHUNK_S = 5.0
 TRAFFIC_BOUND_S = 300.0
+#: "Continuous": never longer than this between two request starts anywhere from the image change
+#: to the end of settling (a chunk boundary takes well under a second), and at least this many
+#: requests per second (2 workers x one request per 20 ms + latency gives about 50-80/s).
+MAX_TRAFFIC_GAP_S = 1.0
+MIN_RATE_PER_S = 20.0
 BASELINE_ANSWERS = 20
 ANSWERS_DEADLINE_S = 30.0
 #: Every v1 replica answers through the Service before traffic is measured: the EndpointSlice
@@ -56,31 +68,11 @@ ROLLOUT_DEADLINE_S = REPLICAS * 10 + 30
 #: Answers that started later than this after completion must all come from the new version.
 SETTLE_S = 5.0
 TAIL_ANSWERS = 30
-#: Prober timestamps come from its node's clock, marks from this machine's.
-CLOCK_SKEW_S = 0.5
-
-
-def _bound_violations(moments: list[Moment]) -> list[str]:
-    """Moments breaking the surge or unavailability bound.
-
-    Counted: pods of the Deployment that are not terminating (a terminating pod has left the
-    ReplicaSet's count and the Service's endpoints; the controller does not count it against
-    maxSurge, and it may linger for its preStop sleep and grace period), and of those, the Ready
-    ones.
-    """
-    problems = []
-    for moment in moments:
-        if moment.pods > REPLICAS + MAX_SURGE:
-            problems.append(
-                f"t={moment.t:.1f}s ({moment.cause}): {moment.pods} pods > {REPLICAS} replicas + "
-                f"maxSurge {MAX_SURGE}"
-            )
-        if moment.ready < REPLICAS - MAX_UNAVAILABLE:
-            problems.append(
-                f"t={moment.t:.1f}s ({moment.cause}): {moment.ready} ready < {REPLICAS} replicas - "
-                f"maxUnavailable {MAX_UNAVAILABLE}"
-            )
-    return problems
+#: Prober timestamps come from its node's clock, marks from this machine's: the skew is measured
+#: each run (suite.proofs.clock_offset) and must stay within this.
+MAX_CLOCK_SKEW_S = 0.5
+#: The baseline counts answers older than this (so the window before the change is never empty).
+BASELINE_AGE_S = MAX_CLOCK_SKEW_S
 
 
 def _versions(answers: list[Answer]) -> dict[str, int]:
@@ -107,6 +99,7 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
     """Set the image to v2 under continuous traffic: no request fails, the pod counts stay within
     the surge/unavailable bounds at every observed moment, clients see v1 before and v2 after
     (only those two), and the rollout completes within the stated time."""
+    assert recorder.synced, "the recorder never listed the namespace: nothing would be observed"
     deployment = workloads.deploy(APP, overrides=OVERRIDES)
     # The bounds go into the report first, so its pod-count chart has them even on a timeout.
     figures.update(replicas=REPLICAS, max_surge=MAX_SURGE, max_unavailable=MAX_UNAVAILABLE)
@@ -127,8 +120,8 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
         traffic.wait_for(
             lambda answers: (
                 Done()
-                if _older_than(answers, CLOCK_SKEW_S) >= BASELINE_ANSWERS
-                else Pending(f"{_older_than(answers, CLOCK_SKEW_S)} settled answers")
+                if _older_than(answers, BASELINE_AGE_S) >= BASELINE_ANSWERS
+                else Pending(f"{_older_than(answers, BASELINE_AGE_S)} settled answers")
             ),
             timeout_s=ANSWERS_DEADLINE_S,
             what=f"traffic to service/{APP}",
@@ -161,7 +154,7 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
         )
         complete_wall = time.time()
         t_complete = recorder.mark("rollout complete")
-        settled = complete_wall + SETTLE_S + CLOCK_SKEW_S
+        settled = complete_wall + SETTLE_S + MAX_CLOCK_SKEW_S
         traffic.wait_for(
             lambda answers: (
                 Done()
@@ -175,9 +168,20 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
     finally:
         result = traffic.stop()
 
-    before = [a for a in result.answers if a.start < patch_wall - CLOCK_SKEW_S]
-    after = [a for a in result.answers if a.start > settled]
+    offset = proofs.clock_offset(result.answers, result.chunk_sent)
+    skew = offset.bound if offset else MAX_CLOCK_SKEW_S
+    before = [a for a in result.answers if a.start < patch_wall - skew]
+    after = [a for a in result.answers if a.start > complete_wall + SETTLE_S + skew]
+    flow = proofs.coverage(
+        [a.start for a in result.answers],
+        patch_wall - skew,
+        complete_wall + SETTLE_S + skew,
+        max_gap_s=MAX_TRAFFIC_GAP_S,
+        min_rate=MIN_RATE_PER_S,
+    )
     moments = recorder.pod_moments(SELECTOR, since=t_patch, until=t_complete + SETTLE_S)
+    names = {str(entry["name"]) for entry in recorder.to_dict()["pods"]}
+    histories = {name: [view for _, _, view in recorder.pod_history(name)] for name in names}
     figures.update(
         rollout_s=round(complete_wall - patch_wall, 1),
         rollout_deadline_s=ROLLOUT_DEADLINE_S,
@@ -188,22 +192,36 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
         max_pods_with_terminating=max((m.total for m in moments), default=None),
         min_ready=min((m.ready for m in moments), default=None),
         moments=len(moments),
+        largest_traffic_gap_s=round(flow.gap, 3),
+        traffic_rate_per_s=round(flow.rate, 1),
+        clock_skew_s=round(skew, 3),
     )
 
     assert not result.errors, f"the traffic was interrupted: {result.errors[-1]}"
+    problem = proofs.skew_problem(offset, MAX_CLOCK_SKEW_S)
+    assert problem is None, problem
+    assert not flow.problems, "traffic did not run through the whole rollout: " + "; ".join(
+        flow.problems
+    )
     assert not result.failed, (
         f"{len(result.failed)} of {result.sent} requests failed during the rollout, first at "
         f"{result.failed[0].start - patch_wall:+.1f}s from the image change: "
         f"{result.describe()} (readiness probe, preStop sleep and graceful shutdown make zero "
-        "failures possible)"
+        "failures possible; a node's service proxy that follows endpoint changes late breaks it)"
     )
-    violations = _bound_violations(moments)
+    seen = proofs.rollout_seen_problems(histories, old_image, new_image, REPLICAS)
+    assert not seen, (
+        "the recorder did not see the rollout, so its bounds prove nothing: " + "; ".join(seen)
+    )
+    violations = proofs.bound_problems(moments, REPLICAS, MAX_SURGE, MAX_UNAVAILABLE)
     assert not violations, (
         f"pod counts left the rolling-update bounds at {len(violations)} of {len(moments)} "
         "observed moments: " + "; ".join(violations[:5])
     )
-    seen = set(_versions(result.answers))
-    assert seen <= {FROM_TAG, TO_TAG}, f"clients saw versions {sorted(seen)}, expected only v1, v2"
+    seen_versions = set(_versions(result.answers))
+    assert seen_versions <= {FROM_TAG, TO_TAG}, (
+        f"clients saw versions {sorted(seen_versions)}, expected only v1, v2"
+    )
     assert set(_versions(before)) == {FROM_TAG}, (
         f"answers before the image change: {_versions(before)}, expected only {FROM_TAG}"
     )

@@ -2,18 +2,23 @@
 and the Service keeps answering from the healthy replica meanwhile.
 
 `healthcheck` answers 503 on `/`, `/healthz` and `/readyz` once infected (`POST /infect`, held in
-process memory, so only a restart cures it) and exits with status 1 on `POST /kill`. Its liveness
-and readiness probes run every second and act on the first failure.
+process memory, so only a restart cures it) and exits with status 1 on `POST /kill`. Readiness and
+liveness are separated: readiness acts on the first failure (every second), liveness only after 8
+in a row, so an infected pod is NotReady but alive for several seconds before its restart. That is
+the window in which the Service must route around it: within a stated bound of the pod turning
+NotReady, no request may reach it or fail until it is Ready again, and the healthy replica must
+answer throughout. The restart itself must be the liveness probe's doing (its events), exactly one
+restart of the sick pod and none of the healthy one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from suite import proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.kube import (
@@ -21,6 +26,7 @@ from suite.kube import (
     PODS,
     KubeError,
     container_statuses,
+    get_object,
     is_pod_ready,
     is_terminating,
     name_of,
@@ -28,7 +34,7 @@ from suite.kube import (
     selector_string,
 )
 from suite.recorder import Recorder
-from suite.traffic import Answer, Prober, ProbeRequest, pod_request
+from suite.traffic import Prober, ProbeRequest, pod_request
 from suite.waiting import Done, Pending, Verdict, pod_ready_verdict, wait_pod, wait_pods
 
 APP = "healthcheck"
@@ -36,10 +42,18 @@ REPLICAS = 2
 PORT = 8080
 #: The probes of manifests/healthcheck, checked against the applied Deployment so the deadlines
 #: below cannot drift from what actually runs.
-LIVENESS = {"periodSeconds": 1, "failureThreshold": 1, "timeoutSeconds": 1}
+LIVENESS = {"periodSeconds": 1, "failureThreshold": 8, "timeoutSeconds": 1}
 READINESS = {"periodSeconds": 1, "failureThreshold": 1, "timeoutSeconds": 1}
 STARTUP = {"periodSeconds": 1, "failureThreshold": 30}
 
+#: The kubelet's status update reaching the API server (and the watch) after a probe result.
+STATUS_MARGIN_S = 3.0
+#: Infection -> NotReady: readiness period x threshold + one probe timeout + the status update.
+NOT_READY_DEADLINE_S = (
+    READINESS["periodSeconds"] * READINESS["failureThreshold"]
+    + READINESS["timeoutSeconds"]
+    + STATUS_MARGIN_S
+)
 #: Beyond the failed probes, a restart takes: the probe worker's phase (up to one period), SIGTERM
 #: to gunicorn (graceful timeout 5 s; with nothing in flight it exits at once), creating and
 #: starting the new container, and the new status reaching the API server.
@@ -50,6 +64,9 @@ INFECTED_RESTART_DEADLINE_S = (
     + LIVENESS["timeoutSeconds"]
     + RESTART_MARGIN_S
 )
+#: Infection -> restart no earlier than this: the kubelet needs failureThreshold failures in a row,
+#: the first of which can come at once. Earlier means something other than liveness restarted it.
+INFECTED_RESTART_EARLIEST_S = LIVENESS["periodSeconds"] * (LIVENESS["failureThreshold"] - 1)
 #: The kubelet's PLEG relists containers every second; the first restart has no back-off.
 PLEG_RELIST_S = 1.0
 #: POST /kill -> restartCount rises (the process exits 0.2 s after answering).
@@ -62,6 +79,20 @@ READY_AGAIN_DEADLINE_S = (
 #: Deletion -> a replacement pod Ready: the ReplicaSet controller reacts to the deletion at once;
 #: scheduling and container start take seconds (10 s allowed), then Ready as above.
 REPLACEMENT_DEADLINE_S = 10.0 + READY_AGAIN_DEADLINE_S
+#: The kubelet writes its events right as it acts; the watch delivers them within a second or two.
+EVENTS_DEADLINE_S = 10.0
+
+#: NotReady (as the API reports it) -> no new connection reaches the pod: the EndpointSlice
+#: controller drops it at once, kube-proxy applies that at its next sync (minSyncPeriod 1 s), and
+#: the rules take a moment to load; 2 s on top for a busy machine. A service proxy that follows
+#: endpoint changes late breaks this bound.
+ROUTING_BOUND_S = 3.0
+#: "The Service keeps answering": the healthy replica never pauses longer than this while the sick
+#: pod is out (requests run back to back, 2 at a time, every 50 ms).
+MAX_ANSWER_GAP_S = 2.0
+#: Prober timestamps come from its node's clock, marks from this machine's: the skew is measured
+#: each run (suite.proofs.clock_offset) and must stay within this.
+MAX_CLOCK_SKEW_S = 0.5
 
 #: Traffic through the Service while one replica is sick.
 TRAFFIC = ProbeRequest(url="http://healthcheck/", concurrency=2, interval_ms=50, timeout_s=2.0)
@@ -70,22 +101,12 @@ TRAFFIC_BOUND_S = 240.0
 WARMUP_ANSWERS = 10
 AFTER_READY_ANSWERS = 20
 ANSWERS_DEADLINE_S = 30.0
-#: Failures are allowed only from the infection until the sick pod was seen not Ready plus this:
-#: the EndpointSlice update and kube-proxy's resync (minSyncPeriod 1 s) before new connections
-#: stop reaching the sick pod; requests sent meanwhile get its 503 (or a refused connection
-#: while it restarts).
-ENDPOINT_PROPAGATION_S = 3.0
 #: Both replicas answer through the Service before traffic is measured: the EndpointSlice update
 #: and a kube-proxy sync (at most once a second); 30 s covers a busy machine.
 CONVERGE_S = 30.0
 #: pytest-timeout backstop behind the deadlines above (suite/plugin.py): Ready (120 s, READY_S of
 #: suite/fixtures.py), converged, then everything happens while the traffic runs; plus a margin.
 BACKSTOP_S = 120.0 + CONVERGE_S + TRAFFIC_BOUND_S + 60.0
-#: Prober timestamps come from its node's clock, marks from this machine's.
-CLOCK_SKEW_S = 0.5
-#: "The Service keeps answering": never this long without an answered request while the sick pod
-#: is out (requests run back to back, 2 at a time, every 50 ms).
-MAX_ANSWER_GAP_S = 2.0
 
 
 def _probe(deployment: Mapping[str, Any], kind: str) -> dict[str, Any]:
@@ -121,6 +142,12 @@ def _restarted(before: int) -> Any:
     return check
 
 
+def _not_ready(pod: JSON) -> Verdict:
+    if not is_pod_ready(pod):
+        return Done(pod)
+    return Pending(f"still Ready, restartCount {restart_count(pod)}")
+
+
 def _first_wall(recorder: Recorder, pod: str, since_t: float, predicate: Any) -> float | None:
     for t, wall, view in recorder.pod_history(pod):
         if t >= since_t and view is not None and predicate(view):
@@ -141,12 +168,15 @@ def _warm_up(traffic: Any) -> None:
     )
 
 
-def _longest_gap(answers: list[Answer], start: float, end: float) -> tuple[float, float]:
-    """Longest stretch in [start, end] without an answered request: (length, where it began)."""
-    times = sorted(a.start for a in answers if a.ok and start <= a.start <= end)
-    edges = [start, *times, end]
-    gaps = [(b - a, a) for a, b in itertools.pairwise(edges)]
-    return max(gaps) if gaps else (end - start, start)
+def _restart_counts(cluster: Cluster, namespace: str, pods: list[str]) -> dict[str, int]:
+    return {pod: restart_count(get_object(cluster.kube, PODS, namespace, pod)) for pod in pods}
+
+
+def _assert_events(
+    recorder: Recorder, problem: Callable[[list[JSON]], str | None], expected: str
+) -> None:
+    found = recorder.events_problem(problem, timeout_s=EVENTS_DEADLINE_S, what=expected)
+    assert found is None, found
 
 
 def test_infected_pod_is_restarted_while_the_service_keeps_answering(
@@ -157,13 +187,16 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
     recorder: Recorder,
     figures: dict[str, Any],
 ) -> None:
-    """Infect one of two replicas: its liveness probe fails, the kubelet restarts it within
-    period x threshold + margin, it is Ready again after, and Service clients are answered by the
-    healthy replica throughout (failures only until the sick pod leaves the endpoints)."""
+    """Infect one of two replicas: it turns NotReady within a stated time and the Service stops
+    routing to it within a stated bound; from then until it is Ready again no request fails and
+    the healthy replica answers throughout; its liveness probe (its events say so) makes the
+    kubelet restart it, exactly once, and the healthy replica is never restarted."""
+    assert recorder.synced, "the recorder never listed the namespace: nothing would be observed"
     deployment = workloads.deploy(APP, replicas=REPLICAS)
     _assert_probes_as_stated(deployment)
     sick_pod, healthy_pod = workloads.pods(APP)
-    sick, healthy, before = name_of(sick_pod), name_of(healthy_pod), restart_count(sick_pod)
+    sick, healthy = name_of(sick_pod), name_of(healthy_pod)
+    before = {sick: restart_count(sick_pod), healthy: restart_count(healthy_pod)}
     prober.converge(TRAFFIC.url, [sick, healthy], timeout_s=CONVERGE_S)
     recorder.mark("Service converged")
 
@@ -179,9 +212,19 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
             cluster.kube,
             namespace,
             sick,
-            _restarted(before),
-            timeout_s=INFECTED_RESTART_DEADLINE_S,
-            expected=f"restartCount > {before}: liveness probe failed, kubelet restarted it",
+            _not_ready,
+            timeout_s=NOT_READY_DEADLINE_S,
+            expected="NotReady: its readiness probe fails once it is infected",
+            hint=f"is the kubelet probing? kubectl -n {namespace} describe pod/{sick}",
+        )
+        recorder.mark("not ready", pod=sick)
+        wait_pod(
+            cluster.kube,
+            namespace,
+            sick,
+            _restarted(before[sick]),
+            timeout_s=INFECTED_RESTART_DEADLINE_S - (time.time() - infect_wall),
+            expected=f"restartCount > {before[sick]}: liveness probe failed, kubelet restarted it",
             hint=f"is the kubelet probing? kubectl -n {namespace} describe pod/{sick}",
         )
         restart_wall = time.time()
@@ -209,40 +252,61 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
     finally:
         result = traffic.stop()
 
+    offset = proofs.clock_offset(result.answers, result.chunk_sent)
+    skew = offset.bound if offset else MAX_CLOCK_SKEW_S
     not_ready_wall = _first_wall(recorder, sick, t_infect, lambda view: not view.ready)
-    restart_seen = _first_wall(recorder, sick, t_infect, lambda view: view.restarts > before)
-    out_wall = min(w for w in (not_ready_wall, restart_seen, restart_wall) if w is not None)
-    allowed_from = infect_wall - CLOCK_SKEW_S
-    allowed_until = out_wall + ENDPOINT_PROPAGATION_S + CLOCK_SKEW_S
-    in_window = [a for a in result.failed if allowed_from <= a.start <= allowed_until]
-    outside = [a for a in result.failed if not allowed_from <= a.start <= allowed_until]
-    gap, gap_at = _longest_gap(result.answers, allowed_until, ready_wall)
+    restart_seen = _first_wall(recorder, sick, t_infect, lambda view: view.restarts > before[sick])
+    restarted_after = (restart_seen or restart_wall) - infect_wall
+    out_from = (not_ready_wall or restart_wall) + ROUTING_BOUND_S + skew
+    out_until = ready_wall - skew
+    before_out = proofs.in_window(result.answers, infect_wall - skew, out_from)
+    after = _restart_counts(cluster, namespace, [sick, healthy])
     figures.update(
-        restarted_after_s=round((restart_seen or restart_wall) - infect_wall, 2),
-        floor_s=LIVENESS["periodSeconds"] * LIVENESS["failureThreshold"],
         not_ready_after_s=round(not_ready_wall - infect_wall, 2) if not_ready_wall else None,
+        restarted_after_s=round(restarted_after, 2),
+        restart_earliest_s=INFECTED_RESTART_EARLIEST_S,
         ready_again_after_s=round(ready_wall - infect_wall, 2),
+        routing_bound_s=ROUTING_BOUND_S,
+        sick_out_s=round(out_until - out_from, 2),
         requests=result.sent,
-        failed_while_leaving_endpoints=len(in_window),
-        failed_otherwise=len(outside),
+        failed_before_routed_around=sum(not a.ok for a in before_out),
+        failed_while_out=sum(
+            not a.ok for a in proofs.in_window(result.answers, out_from, out_until)
+        ),
         answered_by=dict(result.by_pod()),
+        clock_skew_s=round(skew, 3),
     )
 
     assert not result.errors, f"the traffic was interrupted: {result.errors[-1]}"
-    assert not outside, (
-        f"{len(outside)} requests through Service {APP} failed outside the window in which the "
-        f"sick pod was leaving the endpoints (infection + {allowed_until - infect_wall:.1f}s), "
-        f"first at +{outside[0].start - infect_wall:.1f}s: {outside[0].error or outside[0].status}"
-        f" ({result.describe()}); the healthy replica {healthy} should have answered them "
-        "(a sick pod leaves the Service when the EndpointSlice controller in "
-        "kube-controller-manager and kube-proxy act on its readiness)"
+    problem = proofs.skew_problem(offset, MAX_CLOCK_SKEW_S)
+    assert problem is None, problem
+    not_ready_first = not_ready_wall is not None and not_ready_wall < (restart_seen or restart_wall)
+    assert not_ready_first, (
+        f"pod/{sick} was not seen NotReady before its restart: readiness should fail after "
+        f"{READINESS['failureThreshold']} probe, liveness only after "
+        f"{LIVENESS['failureThreshold']}"
     )
-    assert gap <= MAX_ANSWER_GAP_S, (
-        f"Service {APP} answered nothing for {gap:.1f}s from +{gap_at - infect_wall:.1f}s after "
-        f"the infection while {sick} was out (at most {MAX_ANSWER_GAP_S}s allowed); "
-        f"{result.describe()}"
+    routing = proofs.routing_problems(
+        result.answers, sick, healthy, out_from, out_until, MAX_ANSWER_GAP_S
     )
-    assert result.by_pod().get(healthy, 0) > 0, f"the healthy replica {healthy} never answered"
+    assert not routing, (
+        f"from {ROUTING_BOUND_S}s after pod/{sick} turned NotReady until it was Ready again "
+        f"({out_until - out_from:.1f}s): " + "; ".join(routing) + f" ({result.describe()}). "
+        "The Service must stop routing to a NotReady pod: the EndpointSlice controller "
+        "(kube-controller-manager) and the node's service proxy (kube-proxy) act on readiness"
+    )
+    assert restarted_after >= INFECTED_RESTART_EARLIEST_S, (
+        f"pod/{sick} restarted {restarted_after:.1f}s after the infection, before its liveness "
+        f"probe can have failed {LIVENESS['failureThreshold']} times "
+        f"({INFECTED_RESTART_EARLIEST_S}s)"
+    )
+    _assert_events(
+        recorder,
+        lambda events: proofs.liveness_restart_problem(events, sick),
+        f"pod/{sick} restarted for a failed liveness probe",
+    )
+    counts = proofs.restart_count_problems(before, after, sick)
+    assert not counts, "restarts: " + "; ".join(counts)
 
 
 def test_killed_process_is_restarted_and_reports_exit_code_1(
@@ -255,8 +319,9 @@ def test_killed_process_is_restarted_and_reports_exit_code_1(
     """Kill the server process (exit 1): the kubelet restarts the container at once, its last
     state says terminated with exit code 1, and the pod is Ready again."""
     workloads.deploy(APP, replicas=REPLICAS)
-    victim = workloads.pods(APP)[0]
+    victim, *others = workloads.pods(APP)
     name, before = name_of(victim), restart_count(victim)
+    counts_before = {name_of(pod): restart_count(pod) for pod in [victim, *others]}
 
     kill_wall = time.time()
     recorder.mark("kill", pod=name)
@@ -294,6 +359,19 @@ def test_killed_process_is_restarted_and_reports_exit_code_1(
         expected="Ready again after its restart",
     )
     figures["ready_again_after_s"] = round(time.time() - kill_wall, 2)
+    killed = [
+        event
+        for event in proofs.events_for(recorder.events(), f"pod/{name}")
+        if event.get("reason") == "Killing"
+    ]
+    assert not killed, (
+        f"the kubelet killed pod/{name} ({killed[0].get('message')}): the restart must come from "
+        "the process's own exit, not from a probe"
+    )
+    counts = proofs.restart_count_problems(
+        counts_before, _restart_counts(cluster, namespace, list(counts_before)), name
+    )
+    assert not counts, "restarts: " + "; ".join(counts)
 
 
 def test_deleted_pod_is_replaced_by_its_replicaset(
@@ -348,4 +426,17 @@ def test_deleted_pod_is_replaced_by_its_replicaset(
     owners = [ref["name"] for ref in replacement["metadata"].get("ownerReferences", [])]
     assert owner in owners, (
         f"the replacement {name_of(replacement)} is owned by {owners}, not {owner}"
+    )
+    _assert_events(
+        recorder,
+        lambda events: proofs.created_by_problem(
+            events, f"replicaset/{owner}", name_of(replacement)
+        ),
+        f"replicaset/{owner} created {name_of(replacement)}",
+    )
+    survivors_before = {name_of(pod): restart_count(pod) for pod in pods[1:]}
+    survivors_now = _restart_counts(cluster, namespace, sorted(survivors_before))
+    assert survivors_now == survivors_before, (
+        f"the surviving replicas' restartCounts went {survivors_before} -> {survivors_now}: "
+        "deleting one pod must leave the others alone"
     )

@@ -226,15 +226,17 @@ def test_getip_runs_four_replicas() -> None:
     assert the("getip", "Deployment")["spec"]["replicas"] == 4
 
 
-def test_healthcheck_probes_every_second_and_restarts_on_one_failure() -> None:
+def test_healthcheck_turns_not_ready_on_one_failure_and_restarts_only_after_several() -> None:
     deployment = the("healthcheck", "Deployment")
     assert deployment["spec"]["replicas"] == 2
     spec = pod_spec(deployment)
     assert spec.get("restartPolicy", "Always") == "Always"
     (container,) = spec["containers"]
     liveness, readiness = container["livenessProbe"], container["readinessProbe"]
-    assert (liveness["periodSeconds"], liveness["failureThreshold"]) == (1, 1)
-    assert readiness["periodSeconds"] == 1
+    assert (readiness["periodSeconds"], readiness["failureThreshold"]) == (1, 1)
+    # An infected pod is NotReady but alive for several seconds before its restart.
+    assert liveness["periodSeconds"] == 1
+    assert liveness["failureThreshold"] >= 5
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
 
 
