@@ -190,3 +190,41 @@ def test_the_workload_image_is_at_most_120_mb(request):
         pytest.skip(reason)
     problems = build.check_image_sizes(config.Paths.default(), MAX_IMAGE_MB, print)
     assert not problems
+
+
+def test_the_maintainer_scripts_work_that_python_needs_is_done_by_the_recipe(tmp_path):
+    root = tmp_path / "root"
+    files = {
+        "usr/share/base-passwd/passwd.master": "root:*:0:0:root:/root:/bin/sh\n",
+        "usr/share/base-passwd/group.master": "root:*:0:\n",
+        "usr/share/libc-bin/nsswitch.conf": "hosts: files dns\n",
+        "usr/share/ca-certificates/mozilla/B.crt": "-----B-----\n",
+        "usr/share/ca-certificates/mozilla/A.crt": "-----A-----",
+        "usr/share/doc/python3/copyright": "text",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    for folder in ("etc", "var/run", "var/lock"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    build._configure(root)
+    assert (root / "etc/passwd").read_text() == files["usr/share/base-passwd/passwd.master"]
+    assert (root / "etc/group").read_text() == files["usr/share/base-passwd/group.master"]
+    assert (root / "etc/nsswitch.conf").read_text() == "hosts: files dns\n"
+    bundle = root / "etc/ssl/certs/ca-certificates.crt"
+    assert bundle.read_text() == "-----A-----\n-----B-----\n"
+    assert os.readlink(root / "var/run") == "/run"
+    assert os.readlink(root / "var/lock") == "/run/lock"
+    assert not (root / "usr/share/doc").exists()
+
+
+def test_a_base_without_certificates_is_an_error(tmp_path):
+    root = tmp_path / "root"
+    for name in ("passwd.master", "group.master"):
+        (root / "usr/share/base-passwd").mkdir(parents=True, exist_ok=True)
+        (root / "usr/share/base-passwd" / name).write_text("")
+    (root / "usr/share/libc-bin").mkdir(parents=True)
+    (root / "usr/share/libc-bin/nsswitch.conf").write_text("")
+    (root / "etc").mkdir()
+    with pytest.raises(ClusterError, match="no certificates"):
+        build._configure(root)

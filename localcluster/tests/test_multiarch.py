@@ -297,3 +297,13 @@ def test_the_arm64_image_answers_under_emulation(request):
     assert report.ok, "\n".join(report.lines())
     assert report.image_arch == "arm64"
     assert report.result["machine"] == "aarch64"
+
+
+def test_cli_build_only_prints_how_the_image_came_to_be(monkeypatch, capsys, tmp_path):
+    built = multiarch.BuildResult("repo:v1-arm64", tmp_path / "a.tar", False, 45.0, 55.0, 1, 30.0)
+    monkeypatch.setattr(multiarch, "build_arm64_image", lambda _paths, _version, _log: built)
+    assert multiarch.main(["build-arm64"]) == 0
+    assert capsys.readouterr().out == (
+        f"repo:v1-arm64: built in 100s (base 45s, image 55s) after waiting 30s for another "
+        f"build; {tmp_path / 'a.tar'}\n"
+    )
