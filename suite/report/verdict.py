@@ -13,6 +13,14 @@ from typing import Any
 
 from suite.report.views import BEHAVIOURS, Behaviour
 
+#: Why a run whose behaviours did not fail still failed (pytest's exit statuses).
+EXIT_WORDS = {
+    1: "other tests failed",
+    2: "the run was interrupted",
+    3: "pytest hit an internal error",
+    4: "pytest was used wrongly",
+}
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -72,7 +80,7 @@ def _cluster_words(document: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _lower(title: str) -> str:
-    """"Self-healing" -> "self-healing"; an acronym keeps its case ("CPU autoscaling")."""
+    """ "Self-healing" -> "self-healing"; an acronym keeps its case ("CPU autoscaling")."""
     first = title.split(" ", 1)[0]
     return title if first.isupper() else title[0].lower() + title[1:]
 
@@ -92,7 +100,8 @@ def summarize(document: Mapping[str, Any]) -> Verdict:
             failed.append(name)
         else:
             not_run.append(f"{behaviour.title}: {why}")
-    exit_failed = int(document.get("exitstatus") or 0) != 0
+    exitstatus = int(document.get("exitstatus") or 0)
+    exit_failed = exitstatus != 0
     total = len(BEHAVIOURS)
     if document.get("cluster_error"):
         title = f"kube-alive FAILED: {short}; no behaviour was tried"
@@ -101,7 +110,8 @@ def summarize(document: Mapping[str, Any]) -> Verdict:
     else:
         body = f"{len(passed)} of {total} behaviours proven" if passed else "no behaviour ran"
         if exit_failed:
-            title = f"kube-alive FAILED on {short}: {body}, other tests failed"
+            why = EXIT_WORDS.get(exitstatus, f"pytest exit status {exitstatus}")
+            title = f"kube-alive FAILED on {short}: {body}, {why}"
         else:
             title = f"kube-alive on {short}: {body}"
     parts = [f"{name} failed" for name in failed] + [f"{name} proven" for name in passed]

@@ -466,6 +466,9 @@ def test_the_title_and_verdict_line_say_what_ran_where_and_what_did_not(full):
     partial = verdict.summarize(only_lb)
     assert partial.title.endswith(": 1 of 4 behaviours proven")
     assert "Self-healing: not selected in this run" in partial.not_run
+    interrupted = verdict.summarize(dict(only_lb, exitstatus=2))
+    assert interrupted.title.endswith(": 1 of 4 behaviours proven, the run was interrupted")
+    assert interrupted.title.startswith("kube-alive FAILED on local")
     text = _render(only_lb)
     assert "Not run: Self-healing: not selected in this run" in " ".join(text.split())
 
