@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from localcluster import config
+from localcluster import build, config
 from localcluster.util import ClusterError, Log, poll, run, tail
 
 NETWORK = "kind"
@@ -39,6 +39,12 @@ CGROUP_PARENT = "/kube-alive-engine"
 CAPFILTER = Path(__file__).resolve().parent / "runc-capfilter"
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
+#: A registry (distribution, from its Go module) on the kind network's gateway: what a Raspberry
+#: Pi cluster's nodes pull from, here reachable by the kind nodes and nothing off this machine.
+REGISTRY = build.Component("registry", "v3.0.0", ("tool",), ("registry",))
+REGISTRY_PORT = 5000
+REGISTRY_ADDRESS = f"{NETWORK_GATEWAY}:{REGISTRY_PORT}"
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
 @dataclass(frozen=True)
@@ -263,6 +269,9 @@ def load_archives(paths: config.Paths, archives: list[Path], log: Log) -> None:
 def down(paths: config.Paths, log: Log) -> None:
     """Remove every container and network, stop the engine, and remove all it made."""
     engine = EnginePaths.default()
+    if not engine.run.exists() and not engine.state.exists():
+        log("engine: not running, nothing of it left")
+        return
     _cleanup(paths, engine, log)
     shutil.rmtree(engine.run, ignore_errors=True)
     if engine.created_lib_modules.exists():
@@ -281,7 +290,7 @@ def _cleanup(paths: config.Paths, engine: EnginePaths, log: Log) -> None:
         nets = _docker(paths, engine, log, "network", "ls", "-q", "--filter", "type=custom")
         for net in nets.stdout.split():
             _docker(paths, engine, log, "network", "rm", net)
-    for name in ("dockerd", "containerd"):
+    for name in ("registry", "dockerd", "containerd"):
         pid = _pid(engine.run / f"{name}.launch.pid")
         if pid is None:
             continue
@@ -334,3 +343,94 @@ def status(paths: config.Paths, out: Log) -> bool:
         return True
     out(f"engine: not running ({problem})")
     return False
+
+
+def registry_up(paths: config.Paths, log: Log) -> str:
+    """Start the registry on the kind network's gateway (or reuse it); returns host:port."""
+    engine = EnginePaths.default()
+    if answers(paths, engine, log) is not None:
+        raise ClusterError("engine: not running; start it first (python -m localcluster engine up)")
+    if _registry_problem() is None:
+        return REGISTRY_ADDRESS
+    binary = build.build_component(paths, REGISTRY, log) / "registry"
+    config_file = engine.run / "registry.yml"
+    config_file.write_text(
+        "version: 0.1\n"
+        "log: {level: info, accesslog: {disabled: false}}\n"
+        f"storage: {{filesystem: {{rootdirectory: {engine.state / 'registry'}}}}}\n"
+        f"http: {{addr: '{REGISTRY_ADDRESS}'}}\n"
+    )
+    log_file = engine.run / "registry.log"
+    pid = _start(
+        [str(binary), "serve", str(config_file)],
+        log_file,
+        engine.run / "registry.launch.pid",
+        dict(os.environ),
+    )
+    elapsed = poll(
+        _registry_problem,
+        what=f"registry at {REGISTRY_ADDRESS}",
+        seconds=START_TIMEOUT_S,
+        interval=0.2,
+        alive=lambda: (
+            None if _pid(engine.run / "registry.launch.pid") else _died("registry", pid, log_file)
+        ),
+    )
+    log(f"engine: registry answers at {REGISTRY_ADDRESS} after {elapsed:.1f}s (log {log_file})")
+    return REGISTRY_ADDRESS
+
+
+def _registry_problem() -> str | None:
+    proc = run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", f"http://{REGISTRY_ADDRESS}/v2/"],
+        check=False,
+        timeout=10,
+    )
+    return None if proc.stdout.strip() == "200" else (proc.stderr.strip() or proc.stdout.strip())
+
+
+def hosts_toml(address: str) -> str:
+    """containerd's per-registry config: pull `address` over plain HTTP (it is on this machine's
+    kind network only)."""
+    return (
+        f'server = "http://{address}"\n\n'
+        f'[host."http://{address}"]\n  capabilities = ["pull", "resolve"]\n'
+    )
+
+
+def trust_registry_on_kind_nodes(paths: config.Paths, cluster: str, log: Log) -> list[str]:
+    """Let every node of kind cluster `cluster` pull from the registry (certs.d, read by
+    containerd at each pull: no restart); returns the node names."""
+    engine = EnginePaths.default()
+    listed = _docker(
+        paths, engine, log, "ps", "--filter", f"label={KIND_CLUSTER_LABEL}={cluster}",
+        "--format", "{{.Names}}",
+    )  # fmt: skip
+    nodes = sorted(listed.stdout.split())
+    if not nodes:
+        raise ClusterError(f"engine: no running node of kind cluster {cluster!r}")
+    folder = f"/etc/containerd/certs.d/{REGISTRY_ADDRESS}"
+    for node in nodes:
+        script = f"mkdir -p {folder} && cat > {folder}/hosts.toml"
+        env = dict(os.environ, DOCKER_HOST=docker_host(engine))
+        run(
+            [docker_bin(paths, log) / "docker", "exec", "-i", node, "sh", "-c", script],
+            env=env,
+            input_text=hosts_toml(REGISTRY_ADDRESS),
+            timeout=60,
+        )
+    log(f"engine: nodes {', '.join(nodes)} pull from http://{REGISTRY_ADDRESS}")
+    return nodes
+
+
+def registry_pulls() -> list[str]:
+    """The registry's access-log lines of manifest fetches by containerd (a node pulling)."""
+    log_file = EnginePaths.default().run / "registry.log"
+    if not log_file.exists():
+        return []
+    lines = log_file.read_text(errors="replace").splitlines()
+    return [
+        line
+        for line in lines
+        if "GET /v2/" in line and "/manifests/" in line and "containerd" in line
+    ]

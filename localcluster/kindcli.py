@@ -40,6 +40,22 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     eng_sub.add_parser("down", help="remove every container, network and mount; stop it")
     eng_sub.add_parser("status", help="exit 0 when it answers")
     eng_sub.add_parser("env", help="print DOCKER_HOST and PATH lines for `eval`")
+    reg = eng_sub.add_parser(
+        "registry",
+        help=(
+            "start a registry on the kind network (built from its Go module), let the nodes of "
+            "a kind cluster pull from it; print its address"
+        ),
+    )
+    reg.add_argument("--kind-cluster", default="kube-alive", help="default: %(default)s")
+    reg.add_argument(
+        "--push-workloads",
+        action="store_true",
+        help="also push the workload images (built as on the local cluster) with buildah",
+    )
+    eng_sub.add_parser(
+        "registry-pulls", help="print the registry's log lines of node pulls; exit 1 if none"
+    )
     eng_sub.add_parser(
         "load-workloads",
         help="build the workload images (cached) and `docker load` them into the engine",
@@ -70,7 +86,32 @@ def run_command(args: argparse.Namespace, log: Log) -> int:
         return 0 if engine.status(paths, print) else 1
     elif args.action == "load-workloads":
         load_workloads(paths, log)
+    elif args.action == "registry":
+        address = engine.registry_up(paths, log)
+        engine.trust_registry_on_kind_nodes(paths, args.kind_cluster, log)
+        if args.push_workloads:
+            push_workloads(paths, address, log)
+        print(address)
+    elif args.action == "registry-pulls":
+        pulls = engine.registry_pulls()
+        for line in pulls:
+            print(line)
+        return 0 if pulls else 1
     return 0
+
+
+def push_workloads(paths: config.Paths, registry: str, log: Log) -> None:
+    """Push the workload images to `registry` as REGISTRY/kube-alive/workloads:TAG."""
+    for ref, oci_archive in build.build_workload_images(paths, log):
+        target = f"{registry}/kube-alive/workloads:{ref.rsplit(':', 1)[-1]}"
+        source = ref
+        if run(["buildah", "inspect", "--type", "image", ref], check=False).returncode != 0:
+            source = f"oci-archive:{oci_archive}"
+        run(
+            ["buildah", "push", "-q", "--tls-verify=false", source, f"docker://{target}"],
+            timeout=600,
+        )
+        log(f"registry: pushed {target}")
 
 
 def _print_env(paths: config.Paths, log: Log) -> None:

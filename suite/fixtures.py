@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -54,10 +54,20 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
     log = make_log(pytestconfig, state)
     try:
         provider = providers.create(settings.cluster, settings.provider_options(), log)
+    except providers.ProviderError as error:
+        state.write_cluster_error(settings.cluster, str(error))
+        pytest.fail(f"kube-alive --cluster={settings.cluster}: {error}", pytrace=False)
+    try:
         connected = bring_up(provider, state, log)
     except (ClusterError, providers.ProviderError, KubeconfigError, KubeError) as error:
         state.write_cluster_error(settings.cluster, str(error))
+        _undo(provider, state, log)
         pytest.fail(f"kube-alive --cluster={settings.cluster}: {error}", pytrace=False)
+    except BaseException:
+        # Ctrl-C or SIGTERM while the cluster is being made (kind create, image loads): undo
+        # what the provider made so far, e.g. half-created kind nodes, then stop.
+        _undo(provider, state, log)
+        raise
     log(connected.describe())
     yield connected
     if not settings.keep_namespaces:
@@ -69,6 +79,15 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
         # Under xdist no worker knows whether the others are done; tearing down is left to the
         # provider's own tooling there (see the provider's describe()).
         provider.teardown()
+
+
+def _undo(provider: providers.Provider, state: SessionState, log: Callable[[str], None]) -> None:
+    if state.is_worker:
+        return
+    try:
+        provider.teardown()
+    except providers.ProviderError as error:
+        log(f"undoing what --cluster={provider.name} made failed: {error}")
 
 
 @pytest.fixture

@@ -16,6 +16,12 @@ from suite.providers.existing import ExistingProvider
 from suite.tests.fakes import Collection, FakeKube, FakeStream, event
 
 
+@pytest.fixture(autouse=True)
+def _no_node_image_from_the_environment(monkeypatch):
+    # CI exports KUBE_ALIVE_KIND_NODE_IMAGE for its kind run; these tests state their own.
+    monkeypatch.delenv("KUBE_ALIVE_KIND_NODE_IMAGE", raising=False)
+
+
 def test_every_provider_module_is_found():
     assert list(providers.provider_classes()) == ["existing", "kind", "local"]
     for name, cls in providers.provider_classes().items():
