@@ -9,6 +9,7 @@ import json
 import os
 import struct
 import tarfile
+import types
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,26 @@ def test_the_runtime_filter_then_runs_runc_with_the_same_arguments(tmp_path, mon
         )
     ]
     assert os.access(Path(engine.__file__).with_name("runc-capfilter"), os.X_OK)
+
+
+def test_a_failing_build_step_is_named_with_the_tail_of_its_output():
+    with pytest.raises(kindnode.ClusterError) as error, kindnode._step("component images", print):
+        kindnode.run(["sh", "-c", "echo first; echo the last line >&2; exit 3"])
+    text = str(error.value)
+    assert text.startswith("kind node image, step 'component images' failed: ")
+    assert "exited 3" in text
+    assert text.rstrip().endswith("the last line")
+
+
+def test_a_failing_debootstrap_names_its_log_and_its_last_lines(tmp_path, monkeypatch):
+    def fake_debootstrap(argv, stdout, stderr, timeout):
+        stdout.write("I: Retrieving InRelease\nE: Failed getting release file\n")
+        stdout.flush()
+        return types.SimpleNamespace(returncode=1)
+
+    monkeypatch.setattr(kindnode.subprocess, "run", fake_debootstrap)
+    with pytest.raises(kindnode.ClusterError) as error:
+        kindnode._debootstrap(tmp_path / "rootfs", "bash", tmp_path / "rootfs.log")
+    assert f"debootstrap exited 1; last lines of {tmp_path / 'rootfs.log'}" in str(error.value)
+    assert "E: Failed getting release file" in str(error.value)
+    assert not (tmp_path / "rootfs").exists()
