@@ -59,6 +59,7 @@ K8S_BINARIES = (
     "kube-controller-manager",
     "kube-scheduler",
     "kubelet",
+    "kubeadm",
     "kube-proxy",
     "kubectl",
 )
