@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,6 +176,25 @@ def excused(paths: config.Paths) -> set[str]:
     return {fault.component} if fault is not None and fault.argv is None else set()
 
 
+#: A stopped process's listening sockets close a moment after its pid looks gone (the kernel
+#: drops the process's memory, which `/proc/<pid>/exe` reads, before its files).
+PORTS_FREE_S = 15.0
+
+
+def _stop(paths: config.Paths, component: str) -> None:
+    """Stop `component` and wait until its ports are free, so it (or `up`) can start again."""
+    processes.stop(paths, component)
+    ports = [port for port, who in config.PORTS.items() if who.split(" ", 1)[0] == component]
+
+    def free() -> str | None:
+        listening = run(["ss", "-Hltnu"], check=False).stdout
+        held = [p for p in ports if re.search(rf":{p}\s", listening)]
+        return f"port(s) {held} still held" if held else None
+
+    if ports:
+        poll(free, what=f"{component} ports", seconds=PORTS_FREE_S, interval=0.2)
+
+
 def _spec(paths: config.Paths, component: str) -> components.Spec:
     return next(spec for spec in components.specs(paths) if spec.name == component)
 
@@ -214,7 +234,7 @@ def apply(paths: config.Paths, name: str, log: Log, *, healthy: Callable[[], boo
     # The record comes first: whatever happens next, `clear` and `up` know what to restore.
     _marker(paths).write_text(json.dumps({"name": fault.name, "applied": time.time()}))
     lock_path().write_text(f"{fault.name}\n")
-    processes.stop(paths, spec.name)
+    _stop(paths, spec.name)
     if fault.after_stop is not None:
         fault.after_stop(paths)
     if fault.argv is not None:
@@ -242,7 +262,7 @@ def clear(paths: config.Paths, log: Log, name: str | None = None, *, restart: bo
     if name is not None and name != fault.name:
         raise ClusterError(f"fault {fault.name} is applied, not {name}")
     if fault.component:
-        processes.stop(paths, fault.component)
+        _stop(paths, fault.component)
         if restart and processes.pid_of(paths, "kube-apiserver") is not None:
             spec = _spec(paths, fault.component)
             _start(paths, spec, list(spec.argv), log)

@@ -134,17 +134,48 @@ def in_window(answers: Iterable[Answer], start: float, end: float) -> list[Answe
     return [a for a in answers if start <= a.start <= end]
 
 
+def not_ready_interval(
+    history: Sequence[tuple[float, float, Any]], since_t: float
+) -> tuple[float | None, float | None]:
+    """(wall when the pod first turned NotReady at or after `since_t`, wall when it was next
+    Ready), from the recorder's history of one pod; None for what was not seen."""
+    start: float | None = None
+    for t, wall, view in history:
+        if t < since_t or view is None:
+            continue
+        if start is None and not view.ready:
+            start = wall
+        elif start is not None and view.ready:
+            return start, wall
+    return start, None
+
+
 def routing_problems(
-    answers: Sequence[Answer], sick: str, healthy: str, start: float, end: float, max_gap_s: float
+    answers: Sequence[Answer],
+    sick: str,
+    healthy: str,
+    start: float,
+    end: float,
+    max_gap_s: float,
+    *,
+    failures_until: float | None = None,
 ) -> list[str]:
     """While `sick` is out of the Service ([start, end]): no request fails, none reaches `sick`,
-    and `healthy` answers with no pause longer than `max_gap_s`."""
+    and `healthy` answers with no pause longer than `max_gap_s`. Failures are also counted up to
+    `failures_until` (the pod may flap NotReady/Ready while its restart settles)."""
     if end <= start:
         return [f"the window in which the sick pod is out is empty ({end - start:+.2f}s)"]
     window = in_window(answers, start, end)
     if not window:
         return [f"no request started while the sick pod was out ({end - start:.1f}s)"]
     problems = []
+    late = in_window(answers, end, failures_until) if failures_until is not None else []
+    late_failed = [a for a in late if not a.ok and a.start > end]
+    if late_failed:
+        problems.append(
+            f"{len(late_failed)} requests failed after the pod was first Ready again and before "
+            f"it settled, first at +{late_failed[0].start - start:.1f}s"
+        )
     reached = [a for a in window if a.pod == sick]
     if reached:
         problems.append(

@@ -521,3 +521,39 @@ def test_rollout_seen_problems(histories, problems):
 def test_in_window(starts, start, end, expected):
     found = proofs.in_window([answer(t) for t in starts], start, end)
     assert [a.start for a in found] == expected
+
+
+def ready_view(ready):
+    return PodView(name="s", phase="Running", ready=ready, terminating=False)
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        ([], (None, None)),  # nothing recorded
+        ([(1, 101, ready_view(True))], (None, None)),  # never NotReady
+        ([(1, 101, ready_view(True)), (2, 102, ready_view(False))], (102, None)),  # never back
+        (
+            [
+                (0.5, 100.5, ready_view(False)),  # before since_t: ignored
+                (1, 101, ready_view(True)),
+                (2, 102, ready_view(False)),
+                (8, 108, ready_view(True)),  # first Ready again ends the interval
+                (9, 109, ready_view(False)),
+                (10, 110, ready_view(True)),
+            ],
+            (102, 108),
+        ),
+        ([(2, 102, ready_view(False)), (3, 103, None), (4, 104, ready_view(True))], (102, 104)),
+    ],
+)
+def test_not_ready_interval(history, expected):
+    assert proofs.not_ready_interval(history, 1.0) == expected
+
+
+def test_routing_problems_count_failures_until_the_pod_settled():
+    settling = [*HEALTHY, answer(21.0, ok=False, pod="s"), answer(26.0, ok=False, pod="s")]
+    found = proofs.routing_problems(settling, "s", "h", 10.0, 20.0, 2.0, failures_until=25.0)
+    assert len(found) == 1
+    assert "1 requests failed after the pod was first Ready again" in found[0]
+    assert proofs.routing_problems(settling, "s", "h", 10.0, 20.0, 2.0) == []
