@@ -183,7 +183,8 @@ PORTS_FREE_S = 15.0
 
 def _stop(paths: config.Paths, component: str) -> None:
     """Stop `component` and wait until its ports are free, so it (or `up`) can start again."""
-    processes.stop(paths, component)
+    if not processes.stop(paths, component):
+        return
     ports = [port for port, who in config.PORTS.items() if who.split(" ", 1)[0] == component]
 
     def free() -> str | None:
