@@ -78,9 +78,18 @@ MATRIX: tuple[Target, ...] = (
 )
 
 
+CHAIN_MARKERS = (
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+)
+
+
 def failure_line(message: str) -> str:
-    """The line a failure is known by: the first `E   ...` line of a traceback (the exception and
-    its message), else the first non-empty line."""
+    """The line a failure is known by: the first `E   ...` lines of a traceback (the exception and
+    its message; of the last exception of a chain), else the first non-empty line."""
+    # With chained exceptions the traceback shows the cause first: the last one raised counts.
+    for marker in CHAIN_MARKERS:
+        message = message.rsplit(marker, 1)[-1]
     lines = [line.rstrip() for line in message.splitlines()]
     errors = [line[1:].strip() for line in lines if line.startswith("E ")]
     if errors:

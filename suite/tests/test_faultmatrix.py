@@ -171,3 +171,11 @@ def test_matrix_json_is_loaded_from_the_report_directory(tmp_path):
     assert catches.load(tmp_path) is None
     (tmp_path / catches.FILE).write_text(json.dumps({"faults": []}))
     assert catches.load(tmp_path) == {"faults": []}
+
+
+def test_failure_line_of_a_chained_exception_is_the_last_one_raised():
+    message = (
+        "E   ProbeError: 0/12 answered\n\nThe above exception was the direct cause of the "
+        "following exception:\n\n>   raise\nE   ProbeError: is kube-proxy running?\n"
+    )
+    assert faultmatrix.failure_line(message) == "ProbeError: is kube-proxy running?"
