@@ -189,6 +189,8 @@ def up(paths: config.Paths, log: Log) -> EnginePaths:
         "userland-proxy-path": str(root / "usr/sbin/docker-proxy"),
         "cgroup-parent": CGROUP_PARENT,
         "storage-driver": "overlay2",
+        # The registry of `engine registry` serves plain HTTP on the engine's own network.
+        "insecure-registries": [REGISTRY_ADDRESS],
     }
     missing = missing_capabilities()
     if missing:

@@ -54,6 +54,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="also push the workload images (built as on the local cluster) with buildah",
     )
     eng_sub.add_parser(
+        "load-base",
+        help="the workloads' Debian Python base image (built offline), into the engine; print it",
+    )
+    eng_sub.add_parser(
         "registry-pulls", help="print the registry's log lines of node pulls; exit 1 if none"
     )
     eng_sub.add_parser(
@@ -92,12 +96,25 @@ def run_command(args: argparse.Namespace, log: Log) -> int:
         if args.push_workloads:
             push_workloads(paths, address, log)
         print(address)
+    elif args.action == "load-base":
+        print(load_base(paths, log))
     elif args.action == "registry-pulls":
         pulls = engine.registry_pulls()
         for line in pulls:
             print(line)
         return 0 if pulls else 1
     return 0
+
+
+def load_base(paths: config.Paths, log: Log) -> str:
+    """The Debian Python base image (what BASE_IMAGE names where no image can be pulled), into
+    the engine's image store; returns its reference."""
+    ref = build.build_base_image(paths, log)
+    with tempfile.TemporaryDirectory(dir=kindnode.kind_cache(paths)) as tmp:
+        archive = Path(tmp) / "base.tar"
+        run(["buildah", "push", "-q", ref, f"docker-archive:{archive}:{ref}"], timeout=600)
+        engine.load_archives(paths, [archive], log)
+    return ref
 
 
 def push_workloads(paths: config.Paths, registry: str, log: Log) -> None:

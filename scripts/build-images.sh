@@ -10,7 +10,12 @@
 # Without --push the images stay in buildx's build cache (a multi-platform image cannot be loaded
 # into the local docker image store); use it to check that both architectures build.
 # Environment: PLATFORMS (default linux/amd64,linux/arm64); CA_BUNDLE, a PEM file that pip inside
-# the build must trust (default: none; passed as a build secret, never stored in the image).
+# the build must trust (default: none; passed as a build secret, never stored in the image);
+# BASE_IMAGE, another base than the Dockerfile's official slim Python image (any image with python3
+# and its venv module, e.g. one made offline with debootstrap); BUILD_NETWORK, the network of the
+# build's RUN steps (e.g. host, where the engine has no default bridge). PLATFORMS= (empty) builds
+# for the builder's own platform without --platform: older engines (Docker 20.10's BuildKit)
+# then take a BASE_IMAGE from the local image store instead of asking a registry for it.
 set -euo pipefail
 
 usage() {
@@ -33,7 +38,7 @@ for arg in "$@"; do
 done
 [ -n "$registry" ] || usage
 registry="${registry%/}"
-platforms="${PLATFORMS:-linux/amd64,linux/arm64}"
+platforms="${PLATFORMS-linux/amd64,linux/arm64}"
 
 if ! command -v docker >/dev/null 2>&1; then
   echo "$0: docker is not on PATH; install Docker (with the buildx plugin) first" >&2
@@ -50,25 +55,37 @@ if ! docker info >/dev/null 2>&1; then
 fi
 # Each platform needs a builder that can run its programs (natively or through qemu) and store a
 # multi-platform result: a docker-container builder, or Docker Desktop's containerd image store.
-builder_platforms="$(docker buildx inspect --bootstrap 2>/dev/null | sed -n 's/^Platforms: *//p')"
-IFS=, read -r -a wanted <<<"$platforms"
-for platform in "${wanted[@]}"; do
-  case ", $builder_platforms," in
-    *", $platform,"* | *", $platform/"*) ;;
-    *)
-      echo "$0: the current buildx builder cannot build $platform (it has: ${builder_platforms:-none})." >&2
-      echo "  Register qemu (Debian/Ubuntu: apt-get install qemu-user-static binfmt-support), then" >&2
-      echo "  docker buildx create --name kube-alive --driver docker-container --use" >&2
-      exit 1
-      ;;
-  esac
-done
+platform_args=()
+if [ -n "$platforms" ]; then
+  builder_platforms="$(docker buildx inspect --bootstrap 2>/dev/null | sed -n 's/^Platforms: *//p')"
+  IFS=, read -r -a wanted <<<"$platforms"
+  for platform in "${wanted[@]}"; do
+    case ", $builder_platforms," in
+      *", $platform,"* | *", $platform/"*) ;;
+      *)
+        echo "$0: the current buildx builder cannot build $platform (it has: ${builder_platforms:-none})." >&2
+        echo "  Register qemu (Debian/Ubuntu: apt-get install qemu-user-static binfmt-support), then" >&2
+        echo "  docker buildx create --name kube-alive --driver docker-container --use" >&2
+        exit 1
+        ;;
+    esac
+  done
+  platform_args=(--platform "$platforms")
+fi
 
 repo_root="$(cd "$(dirname "$0")/.." && pwd)"
 secret=()
 if [ -n "${CA_BUNDLE:-}" ]; then
   [ -s "$CA_BUNDLE" ] || { echo "$0: CA_BUNDLE=$CA_BUNDLE is not a readable file" >&2; exit 1; }
   secret=(--secret "id=cabundle,src=$CA_BUNDLE")
+fi
+base=()
+if [ -n "${BASE_IMAGE:-}" ]; then
+  base=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
+fi
+network=()
+if [ -n "${BUILD_NETWORK:-}" ]; then
+  network=(--network "$BUILD_NETWORK")
 fi
 output=()
 if [ "$push" = true ]; then
@@ -77,14 +94,15 @@ fi
 
 for version in v1 v2; do
   ref="$registry/kube-alive/workloads:$version"
-  echo "== $ref ($platforms)"
-  docker buildx build --platform "$platforms" -f "$repo_root/workloads/Dockerfile" \
-    --build-arg "VERSION=$version" ${secret[@]+"${secret[@]}"} ${output[@]+"${output[@]}"} -t "$ref" "$repo_root"
+  echo "== $ref (${platforms:-the native platform})"
+  docker buildx build ${platform_args[@]+"${platform_args[@]}"} ${network[@]+"${network[@]}"} \
+    -f "$repo_root/workloads/Dockerfile" --build-arg "VERSION=$version" ${base[@]+"${base[@]}"} \
+    ${secret[@]+"${secret[@]}"} ${output[@]+"${output[@]}"} -t "$ref" "$repo_root"
 done
 
 if [ "$push" = true ]; then
-  echo "Pushed $registry/kube-alive/workloads:v1 and :v2 for $platforms. Run the suite with:"
+  echo "Pushed $registry/kube-alive/workloads:v1 and :v2 for ${platforms:-the native platform}. Run the suite with:"
 else
-  echo "Built (not pushed) for $platforms. After pushing (--push), run the suite with:"
+  echo "Built (not pushed) for ${platforms:-the native platform}. After pushing (--push), run the suite with:"
 fi
 echo "  pytest --cluster=existing --image-registry $registry"

@@ -3,6 +3,7 @@
 #
 #   scripts/go-tool.sh kind        # the kind CLI
 #   scripts/go-tool.sh actionlint  # the GitHub Actions workflow linter
+#   scripts/go-tool.sh buildx      # docker buildx (a docker CLI plugin), where no package has it
 #
 # The pins live here, in one place; the workflows and the other scripts call this. Binaries go to
 # $KUBE_ALIVE_CACHE_DIR/bin/tools/<name>-<version>/ (default /var/cache/kube-alive, or
@@ -14,6 +15,7 @@ declare -A MODULES=(
   # node images are built for one kind release, so the two move together.
   [kind]="sigs.k8s.io/kind@v0.30.0"
   [actionlint]="github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
+  [buildx]="github.com/docker/buildx/cmd/buildx@v0.38.2"
 )
 
 name="${1:-}"

@@ -471,7 +471,7 @@ def test_existing_waits_for_the_node_status_update_that_lists_just_imported_imag
 
 def test_existing_images_are_pushed_for_the_architectures_build_images_builds():
     script = (Path(__file__).resolve().parents[2] / "scripts" / "build-images.sh").read_text()
-    default = re.search(r'platforms="\$\{PLATFORMS:-([^}]*)\}"', script)
+    default = re.search(r'platforms="\$\{PLATFORMS:?-([^}]*)\}"', script)
     assert default, "scripts/build-images.sh no longer sets its default platforms"
     assert [p.removeprefix("linux/") for p in default.group(1).split(",")] == list(
         images.PUSHED_ARCHITECTURES
