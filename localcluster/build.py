@@ -135,14 +135,19 @@ def build_binaries(paths: config.Paths, log: Log) -> None:
         build_component(paths, component, log)
 
 
-def _kubernetes_module_dir() -> Path:
+def module_dir(wrapper: str, module: str) -> Path:
+    """Where the Go module cache holds `module` at the version wrapper module `wrapper` pins."""
     out = run(
-        ["go", "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes"],
-        cwd=config.GOMOD_DIR / "kubernetes",
+        ["go", "list", "-m", "-f", "{{.Dir}}", module],
+        cwd=config.GOMOD_DIR / wrapper,
         env=dict(os.environ, GOFLAGS="-mod=mod"),
         timeout=600,
     )
     return Path(out.stdout.strip())
+
+
+def _kubernetes_module_dir() -> Path:
+    return module_dir("kubernetes", "k8s.io/kubernetes")
 
 
 def _buildah(*args: str | Path, timeout: float = 600) -> str:

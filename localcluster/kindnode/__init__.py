@@ -145,13 +145,7 @@ def _rootfs_dir(paths: config.Paths, name: str, packages: str) -> Path:
 
 
 def _kind_source(paths: config.Paths) -> Path:
-    out = run(
-        ["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kind"],
-        cwd=config.GOMOD_DIR / "kind",
-        env=dict(os.environ, GOFLAGS="-mod=mod"),
-        timeout=600,
-    )
-    return Path(out.stdout.strip())
+    return build.module_dir("kind", "sigs.k8s.io/kind")
 
 
 def go_string_constant(source: str, name: str) -> str:
