@@ -60,9 +60,9 @@ def test_a_local_image_runs_and_its_service_answers_from_host_and_pod(
     service = cluster.kube.request("GET", f"/api/v1/namespaces/{namespace}/services/getip")
     cluster_ip = service["spec"]["clusterIP"]
     # kube-proxy programs the endpoints a sync after the Deployment is Ready: wait for that
-    # (through the Service, from a pod) before counting answers.
+    # (through the Service, from a pod; the prober takes Service names only) before counting.
     pods = [name_of(pod) for pod in workloads.pods("getip")]
-    prober.converge(f"http://{cluster_ip}/", pods, timeout_s=CONVERGE_S)
+    prober.converge("http://getip/", pods, timeout_s=CONVERGE_S)
     host_pods = set()
     for _ in range(REQUESTS):
         # A new client per request: a new connection, so kube-proxy picks a pod each time.
