@@ -341,6 +341,14 @@ class KindProvider(Provider):
         # Marked before kind runs: an interrupted or failed create still gets deleted.
         self.created = True
         self._run(create_command(config_path, self._kubeconfig), CREATE_TIMEOUT_S)
+        # `kind create --wait` waits for the control plane only; the scenarios spread pods over
+        # every node, so the workers must be Ready too (a worker joins seconds later).
+        problem = self._unready_nodes()
+        if problem is not None:
+            raise ProviderError(
+                f"kind: not every node of {CLUSTER_NAME} was Ready {REUSE_READY_S}s after "
+                f"`kind create` ({problem}); look at `kind export logs --name {CLUSTER_NAME}`"
+            )
 
     def _unready_nodes(self) -> str | None:
         """None when every node of the cluster is Ready, else what was seen."""

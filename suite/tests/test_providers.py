@@ -213,6 +213,8 @@ def test_kind_creates_a_missing_cluster_and_loads_images(monkeypatch):
             return types.SimpleNamespace(stdout="kind v0.30.0 go1.24.6 linux/amd64\n")
         if args[:2] == ["docker", "version"]:
             return types.SimpleNamespace(stdout="20.10.24\n")
+        if "wait" in args:
+            return types.SimpleNamespace(stdout="node/kube-alive-worker condition met\n")
         return types.SimpleNamespace(stdout="other-cluster\n")
 
     monkeypatch.setattr(kind, "run_command", fake_run)
@@ -273,6 +275,7 @@ elif args[:2] == ["create", "cluster"]:
     name = args[args.index("--name") + 1]
     Path(args[args.index("--kubeconfig") + 1]).write_text("apiVersion: v1\\nkind: Config\\n")
     clusters_file.write_text("\\n".join([*clusters, name]))
+    (state / "unready").unlink(missing_ok=True)  # a new cluster's nodes become Ready
 elif args[:2] == ["delete", "cluster"]:
     name = args[args.index("--name") + 1]
     clusters_file.write_text("\\n".join(c for c in clusters if c != name))
@@ -531,3 +534,22 @@ def test_constructing_a_kind_provider_leaves_no_folder_behind(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
     provider.teardown()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_kind_says_when_a_new_clusters_workers_never_become_ready(monkeypatch):
+    def fake_run(args, **kwargs):
+        if args == ["kind", "version"]:
+            return types.SimpleNamespace(stdout="kind v0.30.0 go1.24.6 linux/amd64\n")
+        if "wait" in args:
+            raise ProviderError("kubectl wait failed with exit code 1:\ntimed out waiting")
+        return types.SimpleNamespace(stdout="\n")
+
+    monkeypatch.setattr(kind, "run_command", fake_run)
+    monkeypatch.setattr(kind.shutil, "which", lambda name: f"/usr/bin/{name}")
+    provider = kind.KindProvider(ProviderOptions(), lambda m: None)
+    with pytest.raises(ProviderError) as error:
+        provider.prepare()
+    assert str(error.value).startswith(
+        "kind: not every node of kube-alive was Ready 60s after `kind create` (timed out waiting)"
+    )
+    assert provider.created  # so that teardown deletes it
