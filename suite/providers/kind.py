@@ -420,14 +420,17 @@ class KindProvider(Provider):
         return metrics_api_problem(kube)
 
     def teardown(self) -> None:
-        """Delete the cluster if this run created it and --keep-cluster was not given."""
-        if self.created and not self.options.keep_cluster:
-            self._run(delete_command(), 300)
-        elif self.created:
-            self.log(f"kind: keeping cluster {CLUSTER_NAME} (--keep-cluster)")
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
+        """Delete the cluster if this run created it and --keep-cluster was not given; the
+        provider's temporary folder goes in any case."""
+        try:
+            if self.created and not self.options.keep_cluster:
+                self._run(delete_command(), 300)
+            elif self.created:
+                self.log(f"kind: keeping cluster {CLUSTER_NAME} (--keep-cluster)")
+        finally:
+            if self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
+                self._workdir = None
 
     def describe(self) -> str:
         """One line for the header."""

@@ -553,3 +553,4 @@ def test_kind_says_when_a_new_clusters_workers_never_become_ready(monkeypatch):
         "kind: not every node of kube-alive was Ready 60s after `kind create` (timed out waiting)"
     )
     assert provider.created  # so that teardown deletes it
+    provider.teardown()
