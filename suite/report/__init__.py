@@ -73,7 +73,8 @@ def build(
     }
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The report templates' Jinja environment (autoescaping on)."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("suite.report", "."),
         autoescape=True,
@@ -85,7 +86,7 @@ def _environment() -> jinja2.Environment:
 def render_html(document: Mapping[str, Any]) -> str:
     """report.html from the report.json document: styles and charts inline, nothing fetched."""
     return (
-        _environment()
+        environment()
         .get_template(TEMPLATE)
         .render(page=views.page(document), run_verdict=verdict.summarize(document))
     )
@@ -99,7 +100,7 @@ def render_html_or_fallback(document: Mapping[str, Any]) -> str:
         return render_html(document)
     except Exception:
         return (
-            _environment()
+            environment()
             .get_template(FALLBACK_TEMPLATE)
             .render(report=document, error=traceback.format_exc())
         )

@@ -11,20 +11,9 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-import jinja2
-
-from suite.report import views
+from suite.report import environment, views
 
 _TEMPLATE = "htmlbridge.html.j2"
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("suite.report", "."),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def behaviour_of(nodeid: str) -> str | None:
@@ -42,4 +31,4 @@ def fragment(record: Mapping[str, Any], outcome: str) -> str | None:
     # SVG ids must differ between the rows of one page: number them by the test's id.
     index = zlib.crc32(nodeid.encode())
     view = views.view_of_test(test, behaviour_of(nodeid), index)
-    return _environment().get_template(_TEMPLATE).render(view=view)
+    return environment().get_template(_TEMPLATE).render(view=view)
