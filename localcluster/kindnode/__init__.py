@@ -144,10 +144,6 @@ def _rootfs_dir(paths: config.Paths, name: str, packages: str) -> Path:
     return kind_cache(paths) / f"{name}-{config.DEBIAN_SUITE}-{tree_hash([], packages)}"
 
 
-def _kind_source(paths: config.Paths) -> Path:
-    return build.module_dir("kind", "sigs.k8s.io/kind")
-
-
 def go_string_constant(source: str, name: str) -> str:
     """A Go raw-string constant of kind's nodeimage package, with `+ name +` concatenations of
     other string constants resolved (how kind writes its default manifests)."""
@@ -360,7 +356,7 @@ def _component_images(paths: config.Paths, work: Path, net_root: Path) -> _Image
         ],
         timeout=60,
     ).stdout
-    kind_src = _kind_source(paths)
+    kind_src = build.module_dir("kind", "sigs.k8s.io/kind")
     kind_files = kind_src / "images" / "base" / "files"
     storage = go_string_constant(
         (kind_src / "pkg/build/nodeimage/const_storage.go").read_text(), "defaultStorageManifest"
@@ -485,7 +481,7 @@ def _assemble_root(paths: config.Paths, work: Path, node_root: Path, images: _Im
     root.mkdir()
     run(["cp", "-a", f"{node_root}/.", f"{root}/"], timeout=600)
     (root / ".complete").unlink(missing_ok=True)
-    kind_files = _kind_source(paths) / "images" / "base" / "files"
+    kind_files = build.module_dir("kind", "sigs.k8s.io/kind") / "images" / "base" / "files"
     # kind's node files, as its base image Dockerfile copies them.
     run(["cp", "-r", "--no-preserve=mode,ownership", f"{kind_files}/.", f"{root}/"], timeout=120)
     for sub in ("usr/local/bin", "kind/bin"):
