@@ -144,6 +144,22 @@ class ServiceProxyDoor:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else None
         headers = {k: v for k, v in handler.headers.items() if k.lower() in FORWARDED_HEADERS}
+        # A pooled connection the API server already closed fails before any answer; a GET is
+        # sent once more then. Whatever fails before the answer starts is a 502 naming the error,
+        # never an empty response the browser can only call ERR_EMPTY_RESPONSE.
+        attempts = 2 if handler.command == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                self._relay(handler, headers, body)
+                return
+            except _NotStarted as error:
+                if attempt == attempts:
+                    handler.send_error(502, f"the API server's service proxy: {error.cause}")
+
+    def _relay(
+        self, handler: BaseHTTPRequestHandler, headers: dict[str, str], body: bytes | None
+    ) -> None:
+        started = False
         try:
             with self._http.stream(
                 handler.command, handler.path, headers=headers, content=body
@@ -155,6 +171,7 @@ class ServiceProxyDoor:
                     upstream.headers.get("content-type", ""),
                 )
                 self.log.append(record)
+                started = True
                 handler.send_response(upstream.status_code)
                 for key, value in upstream.headers.multi_items():
                     if key.lower() not in HOP_BY_HOP:
@@ -166,8 +183,18 @@ class ServiceProxyDoor:
                     handler.wfile.write(chunk)
                     handler.wfile.flush()
                     record.chunks += 1
-        except (httpx.HTTPError, OSError):
-            return  # the browser left, or the API server ended the stream
+        except (httpx.HTTPError, OSError) as error:
+            if not started:
+                raise _NotStarted(error) from error
+            # Otherwise the browser left, or the API server ended the stream.
+
+
+class _NotStarted(Exception):
+    """The upstream request failed before any of its answer was relayed."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _admin_client(cluster: Cluster) -> httpx.Client:
