@@ -273,6 +273,37 @@ def clear(paths: config.Paths, log: Log, name: str | None = None, *, restart: bo
     return True
 
 
+def restart(
+    paths: config.Paths,
+    component: str,
+    log: Log,
+    *,
+    while_stopped: Callable[[], None] | None = None,
+) -> float:
+    """Stop `component`, run `while_stopped`, start it again with its normal argv and wait until
+    it is ready; returns the seconds it was gone. A restart, not a fault: nothing is left changed,
+    and the lock file names it meanwhile. A run that dies half-way leaves the component stopped,
+    which `up` starts again."""
+    current = active(paths)
+    if current is not None:
+        raise FaultNotApplicable(
+            f"cannot restart {component}: fault {current.name} is applied; "
+            "`python -m localcluster fault clear` first"
+        )
+    spec = _spec(paths, component)
+    lock_path().write_text(f"restart {component}\n")
+    stopped = time.monotonic()
+    try:
+        _stop(paths, component)
+        log(f"{component} stopped")
+        if while_stopped is not None:
+            while_stopped()
+    finally:
+        _start(paths, spec, list(spec.argv), log)
+        lock_path().unlink(missing_ok=True)
+    return time.monotonic() - stopped
+
+
 def describe() -> list[str]:
     """One line per known fault: name, what is broken, how."""
     width = max(len(name) for name in FAULTS)

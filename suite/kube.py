@@ -434,13 +434,20 @@ def open_watch(
         raise
 
 
+#: A ListWatcher retries after an error at once and then ever later, this many seconds apart at
+#: first, doubling up to the most; the first success starts it over.
+WATCH_RETRY_FIRST_S = 0.2
+WATCH_RETRY_MAX_S = 5.0
+
+
 class ListWatcher:
     """Keeps up with one collection: list, then watch from the list's resourceVersion, forever.
 
     `on_sync(items)` gets the full state after every (re)list; `on_event(type, obj)` gets each
     change. Expired watches (410 Gone) and broken connections lead to a relist, so consumers
-    never miss a state even if they miss intermediate changes. Runs in a daemon thread until
-    `stop()`.
+    never miss a state even if they miss intermediate changes; `on_lost(reason)` is told once
+    per such loss, when it is noticed, so a consumer can say from when to when it was blind (the
+    next `on_sync` ends the loss). Runs in a daemon thread until `stop()`.
     """
 
     def __init__(
@@ -452,6 +459,7 @@ class ListWatcher:
         on_sync: Callable[[list[JSON]], None],
         on_event: Callable[[str, JSON], None],
         on_error: Callable[[Exception], None] | None = None,
+        on_lost: Callable[[str], None] | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
         watch_timeout_s: int = 50,
@@ -465,6 +473,8 @@ class ListWatcher:
         self._on_sync = on_sync
         self._on_event = on_event
         self._on_error = on_error
+        self._on_lost = on_lost
+        self._lost = False
         self._stopping = threading.Event()
         self._stream: LineStream | None = None
         self._lock = threading.Lock()
@@ -503,19 +513,28 @@ class ListWatcher:
         return self._stopping.is_set()
 
     def _run(self) -> None:
-        backoff = 0.2
+        backoff = WATCH_RETRY_FIRST_S
         while not self._stopping.is_set():
             try:
                 self._list_and_watch()
-                backoff = 0.2
+                backoff = WATCH_RETRY_FIRST_S
             except Exception as error:
                 if self._stopping.is_set():
                     return
+                self._lose(str(error))
                 if self._on_error is not None:
                     self._on_error(error)
                 # Back off after an error (API server restarting, network blip), interruptibly.
                 self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, WATCH_RETRY_MAX_S)
+
+    def _lose(self, reason: str) -> None:
+        # Only a watch that had listed can lose anything; one call per loss, not per retry.
+        if self._lost or not self.relists:
+            return
+        self._lost = True
+        if self._on_lost is not None:
+            self._on_lost(reason)
 
     def _list_and_watch(self) -> None:
         items, self.resource_version = list_objects(
@@ -526,6 +545,7 @@ class ListWatcher:
             field_selector=self.field_selector,
         )
         self.relists += 1
+        self._lost = False
         self._on_sync(items)
         while not self._stopping.is_set():
             try:
@@ -538,7 +558,8 @@ class ListWatcher:
                     label_selector=self.label_selector,
                     field_selector=self.field_selector,
                 )
-            except WatchExpired:
+            except WatchExpired as expired:
+                self._lose(f"watch expired (410 Gone): {expired}")
                 return
             with self._lock:
                 self._stream = stream
@@ -553,7 +574,8 @@ class ListWatcher:
                         self.resource_version = event.resource_version
                     if event.type != "BOOKMARK":
                         self._on_event(event.type, event.object)
-            except WatchExpired:
+            except WatchExpired as expired:
+                self._lose(f"watch expired (410 Gone): {expired}")
                 return  # relist
             finally:
                 with self._lock:

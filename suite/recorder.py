@@ -1,11 +1,20 @@
 """A background recorder of everything that happens in one test namespace.
 
 It watches pods, events, ReplicaSets, Deployments and HorizontalPodAutoscalers (one list+watch
-thread each, resumed by relisting when a watch expires) and timestamps every change twice: on
+thread each, resumed by relisting when a watch expires or breaks, e.g. while the API server
+restarts) and timestamps every change twice: on
 the monotonic clock (`t`, seconds since the recorder started; for durations) and the wall clock
 (`wall`, epoch seconds; to line up with request records and other machines). Scenarios `mark()`
 their own actions on the same clocks, ask `pod_moments()` and friends for assertions, and
 `to_dict()` goes into the report.
+
+A watch that was lost and re-listed is a gap: from when the loss was noticed to the relist, the
+recorder was blind. The relist shows which objects changed since the last change the watch
+delivered (their resourceVersion moved), so nothing escapes it even when the loss is noticed
+late: none, and the data is complete; some, and their states in between were never seen and
+their changes are stamped at the relist. `gaps()` lists them and `gap_problems()` names the ones
+that cost data inside a verdict's window, so a verdict fails naming the gap instead of passing on
+data that is not there.
 """
 
 from __future__ import annotations
@@ -254,6 +263,34 @@ class Moment:
         return self.pods + self.terminating
 
 
+#: How much of a lost watch's reason a gap keeps (the client's errors run long).
+GAP_REASON_CHARS = 160
+
+
+def gap_text(gap: Mapping[str, Any]) -> str:
+    """One gap in words: which watch, from when to when, why, and what the relist found."""
+    what = f"watch of {gap['watch']}"
+    reason = str(gap.get("reason") or "")
+    if gap.get("until_t") is None:
+        return f"{what} interrupted since t={gap['from_t']:.1f}s ({reason}); not re-listed yet"
+    text = (
+        f"{what} interrupted from t={gap['from_t']:.1f}s to t={gap['until_t']:.1f}s "
+        f"({reason}); re-listed"
+    )
+    changed = list(gap.get("changed") or [])
+    if not changed:
+        return text + ": nothing changed meanwhile, the data is complete"
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return (
+        f"{text}: {len(changed)} changed meanwhile ({shown}); their states in between were not "
+        f"seen and their changes are stamped at t={gap['until_t']:.1f}s"
+    )
+
+
+def _resource_version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
 @dataclass
 class _PodEntry:
     t: float
@@ -296,6 +333,9 @@ class Recorder:
         }
         self._known: dict[str, set[str]] = {kind: set() for kind in WATCHED}
         self._errors: list[JSON] = []
+        self._versions: dict[str, dict[str, str]] = {kind: {} for kind in WATCHED}
+        self._gaps: list[JSON] = []
+        self._open_gaps: dict[str, JSON] = {}
         self._synced: set[str] = set()
         self._batch = 0
         self._batches = 0
@@ -346,8 +386,17 @@ class Recorder:
         def on_error(error: Exception) -> None:
             self._error(kind, error)
 
+        def on_lost(reason: str) -> None:
+            self.observe_lost(kind, reason)
+
         return ListWatcher(
-            kube, resource, self.namespace, on_sync=on_sync, on_event=on_event, on_error=on_error
+            kube,
+            resource,
+            self.namespace,
+            on_sync=on_sync,
+            on_event=on_event,
+            on_error=on_error,
+            on_lost=on_lost,
         )
 
     def stop(self) -> None:
@@ -388,6 +437,48 @@ class Recorder:
         with self._lock:
             return [dict(error) for error in self._errors]
 
+    def gaps(self) -> list[JSON]:
+        """Every lost watch so far: `watch` (plural), `from_t`/`from_wall`, `until_t`/`until_wall`
+        (None while still lost), `reason`, and `changed` (objects whose state moved meanwhile)."""
+        with self._lock:
+            return [dict(gap) for gap in self._gaps]
+
+    def gap_problems(
+        self,
+        kinds: Iterable[str] | None = None,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[str]:
+        """The gaps of `kinds` (default: all) that cost data inside `since <= t <= until`: still
+        open, or something changed while the watch was lost. A verdict on that window rests on
+        data that is not there; each problem says which watch, from when to when, and what."""
+        wanted = set(kinds) if kinds is not None else set(self.resources)
+        problems = []
+        for gap in self.gaps():
+            if gap["kind"] not in wanted:
+                continue
+            ends = gap["until_t"] if gap["until_t"] is not None else float("inf")
+            if until is not None and gap["from_t"] > until:
+                continue
+            if since is not None and ends < since:
+                continue
+            if gap["until_t"] is None or gap["changed"]:
+                problems.append(gap_text(gap))
+        return problems
+
+    def wait_gaps_closed(self, timeout_s: float) -> None:
+        """Wait until every lost watch was re-listed (raises WaitFailed naming the open ones)."""
+
+        def closed() -> Verdict:
+            if not self._open_gaps:
+                return Done()
+            return Pending("; ".join(gap_text(gap) for gap in self._open_gaps.values()))
+
+        self.wait_for(
+            closed, timeout_s=timeout_s, what="recorder", expected="every lost watch re-listed"
+        )
+
     def wait_for(
         self, predicate: Callable[[], Verdict], *, timeout_s: float, what: str, expected: str
     ) -> Any:
@@ -421,13 +512,44 @@ class Recorder:
         t, wall = self.now()
         with self._lock:
             self._errors.append({"t": t, "wall": wall, "kind": kind, "error": str(error)[:300]})
+            self._changed.notify_all()
 
     # -- observing (also the entry points for unit tests) --------------------------------------
+
+    def observe_lost(self, kind: str, reason: str) -> None:
+        """The watch of `kind` was lost (broken, API unreachable, expired): a gap opens until the
+        next full list."""
+        t, wall = self.now()
+        with self._lock:
+            if kind in self._open_gaps or kind not in self._synced:
+                return
+            resource = self.resources.get(kind) or WATCHED.get(kind)
+            gap: JSON = {
+                "kind": kind,
+                "watch": resource.plural if resource else kind.lower(),
+                "from_t": t,
+                "from_wall": wall,
+                "until_t": None,
+                "until_wall": None,
+                "reason": " ".join(reason.split())[:GAP_REASON_CHARS],
+                "changed": [],
+            }
+            self._open_gaps[kind] = gap
+            self._gaps.append(gap)
+            self._changed.notify_all()
 
     def observe_sync(self, kind: str, items: Iterable[JSON]) -> None:
         """A full list of `kind`: record what changed, and deletions missed while not watching."""
         items = list(items)
         with self._lock:
+            gap = self._open_gaps.pop(kind, None)
+            if gap is not None:
+                known = self._versions[kind]
+                listed = {name_of(obj): _resource_version(obj) for obj in items}
+                gap["changed"] = sorted(
+                    name for name in set(known) | set(listed) if known.get(name) != listed.get(name)
+                )
+                gap["until_t"], gap["until_wall"] = self.now()
             self._batches += 1
             self._batch = self._batches
             try:
@@ -452,8 +574,10 @@ class Recorder:
         name = name_of(obj)
         if event_type == "DELETED":
             self._known[kind].discard(name)
+            self._versions[kind].pop(name, None)
         else:
             self._known[kind].add(name)
+            self._versions[kind][name] = _resource_version(obj)
         if kind == "Pod":
             self._observe_pod(t, wall, event_type, name, obj)
         elif kind == "Event":
@@ -616,6 +740,7 @@ class Recorder:
                 "replicasets": [dict(s) for s in self._samples["ReplicaSet"]],
                 "hpas": [dict(s) for s in self._samples["HorizontalPodAutoscaler"]],
                 "errors": [dict(error) for error in self._errors],
+                "gaps": [dict(gap) for gap in self._gaps],
             }
 
 
@@ -668,6 +793,8 @@ def timeline_text(recording: Mapping[str, Any], limit: int = 400) -> str:
                     f"ready={sample['ready']}"
                 )
             rows.append((sample["t"], f"{label:<6} {sample['name']} {text}"))
+    for gap in recording.get("gaps", []):
+        rows.append((gap["from_t"], f"GAP    {gap_text(gap)}"))
     rows.sort(key=lambda row: row[0])
     lines = [f"{t:8.2f}s  {text}" for t, text in rows]
     if len(lines) > limit:

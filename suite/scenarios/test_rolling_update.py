@@ -209,6 +209,11 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
         f"{result.describe()} (readiness probe, preStop sleep and graceful shutdown make zero "
         "failures possible; a node's service proxy that follows endpoint changes late breaks it)"
     )
+    blind = recorder.gap_problems(["Pod"], since=t_patch, until=t_complete + SETTLE_S)
+    assert not blind, (
+        "the recorder lost its pod watch during the rollout, so its bounds are not proven: "
+        + "; ".join(blind)
+    )
     seen = proofs.rollout_seen_problems(histories, old_image, new_image, REPLICAS)
     assert not seen, (
         "the recorder did not see the rollout, so its bounds prove nothing: " + "; ".join(seen)

@@ -283,6 +283,11 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
     assert not result.errors, f"the traffic was interrupted: {result.errors[-1]}"
     problem = proofs.skew_problem(offset, MAX_CLOCK_SKEW_S)
     assert problem is None, problem
+    blind = recorder.gap_problems(["Pod", "Event"], since=t_infect)
+    assert not blind, (
+        f"the recorder lost a watch while pod/{sick} was sick, so when it turned NotReady and "
+        "restarted is not known: " + "; ".join(blind)
+    )
     not_ready_first = not_ready_wall is not None and not_ready_wall < (restart_seen or restart_wall)
     assert not_ready_first, (
         f"pod/{sick} was not seen NotReady before its restart: readiness should fail after "

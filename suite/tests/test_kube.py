@@ -130,6 +130,72 @@ def test_list_watcher_reports_errors_and_retries():
     assert len(errors) == 1
 
 
+def test_list_watcher_tells_each_loss_once_and_relists_after_it():
+    """A watch that breaks and whose reopening fails twice is one loss, told once, ended by the
+    relist; an error before the first list is no loss (nothing was watched yet)."""
+    collection = Collection([pod("a", rv="1")], resource_version="10")
+    collection.watches = [FakeStream([event("ADDED", pod("b", rv="11"))])]
+    attempts = {"n": 0, "after_break": 0}
+    synced = threading.Event()
+    syncs: list[list[str]] = []
+
+    def flaky(method, path, query, body):
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise KubeError(0, "ConnectionRefused before the first list")
+        if collection.lists == 1 and not collection.watches:
+            # the first stream ended (the API server went away): reopening the watch and the
+            # relist after it fail, then the relist succeeds
+            attempts["after_break"] += 1
+            if attempts["after_break"] <= 2:
+                raise KubeError(0, "ConnectionRefused")
+        return collection.handler(method, path, query, body)
+
+    def on_sync(items):
+        syncs.append(sorted(i["metadata"]["name"] for i in items))
+        if len(syncs) == 2:
+            synced.set()
+
+    lost: list[str] = []
+    errors: list[Exception] = []
+    kube = FakeKube().on("GET", "/api/v1/namespaces/ns/pods", flaky)
+    watcher = ListWatcher(
+        kube,
+        PODS,
+        "ns",
+        on_sync=on_sync,
+        on_event=lambda t, o: None,
+        on_error=errors.append,
+        on_lost=lost.append,
+    ).start()
+    assert synced.wait(10)
+    watcher.stop()
+    assert len(errors) == 3
+    assert lost == ["0 ConnectionRefused"]
+    assert collection.lists == 2
+
+
+def test_list_watcher_tells_an_expired_watch_as_a_loss():
+    collection = Collection([pod("a", rv="1")], resource_version="10")
+    collection.watches = [
+        FakeStream([json.dumps({"type": "ERROR", "object": {"code": 410, "message": "too old"}})])
+    ]
+    relisted = threading.Event()
+    lost: list[str] = []
+    kube = FakeKube().on("GET", "/api/v1/namespaces/ns/pods", collection.handler)
+    watcher = ListWatcher(
+        kube,
+        PODS,
+        "ns",
+        on_sync=lambda items: relisted.set() if collection.lists == 2 else None,
+        on_event=lambda t, o: None,
+        on_lost=lost.append,
+    ).start()
+    assert relisted.wait(5)
+    watcher.stop()
+    assert lost == ["watch expired (410 Gone): too old"]
+
+
 def test_small_helpers():
     assert selector_string({"b": "2", "a": "1"}) == "a=1,b=2"
     assert restart_count(pod("a", restarts=3)) == 3

@@ -1,7 +1,10 @@
 import json
 
+import pytest
+
 from suite.recorder import Recorder, hpa_sample, pod_view, timeline_text
 from suite.tests.fakes import deployment, pod
+from suite.waiting import WaitFailed
 
 SELECTOR = {"app.kubernetes.io/name": "web"}
 
@@ -176,3 +179,70 @@ def test_mark_time_and_wall_conversion():
     rec.mark("x")
     assert rec.mark_time("x") == 3
     assert rec.wall_to_t(1_700_000_010.0) == 10.0
+
+
+def test_a_lost_watch_is_a_gap_from_the_loss_to_the_relist_naming_what_changed_meanwhile():
+    rec, clock = recorder()
+    rec.observe_sync("Pod", [web("a", rv="1"), web("b", rv="2")])
+    clock.t = 5
+    rec.observe_lost("Pod", "GET /api/v1/namespaces/ns/pods: 0 ConnectionRefused")
+    clock.t = 6
+    rec.observe_lost("Pod", "again")  # the same loss: retries do not open another gap
+    assert rec.gap_problems(["Pod"]) == [
+        "watch of pods interrupted since t=5.0s "
+        "(GET /api/v1/namespaces/ns/pods: 0 ConnectionRefused); not re-listed yet"
+    ]
+    clock.t = 12.5
+    rec.observe_sync("Pod", [web("a", rv="1"), web("b", ready=False, rv="7"), web("c", rv="8")])
+    (gap,) = rec.gaps()
+    assert (gap["from_t"], gap["until_t"], gap["changed"]) == (5, 12.5, ["b", "c"])
+    expected = (
+        "watch of pods interrupted from t=5.0s to t=12.5s "
+        "(GET /api/v1/namespaces/ns/pods: 0 ConnectionRefused); re-listed: 2 changed meanwhile "
+        "(b, c); their states in between were not seen and their changes are stamped at t=12.5s"
+    )
+    # A verdict on a window that holds the gap fails naming it; one outside it does not.
+    assert rec.gap_problems(["Pod"], since=0, until=20) == [expected]
+    assert rec.gap_problems(["Pod"], since=13, until=20) == []
+    assert rec.gap_problems(["Pod"], since=0, until=4) == []
+    assert rec.gap_problems(["Event"], since=0, until=20) == []
+    assert "GAP    " + expected in timeline_text(rec.to_dict())
+    assert json.loads(json.dumps(rec.to_dict()))["gaps"][0]["changed"] == ["b", "c"]
+
+
+def test_a_gap_in_which_nothing_changed_leaves_the_data_complete():
+    rec, clock = recorder()
+    rec.observe_sync("Pod", [web("a", rv="1")])
+    rec.observe("Pod", "ADDED", web("b", rv="3"))
+    clock.t = 5
+    rec.observe_lost("Pod", "watch expired (410 Gone): too old")
+    clock.t = 6
+    rec.observe_sync("Pod", [web("a", rv="1"), web("b", rv="3")])
+    assert rec.gap_problems(since=0, until=10) == []
+    assert "nothing changed meanwhile, the data is complete" in timeline_text(rec.to_dict())
+
+
+def test_a_deletion_while_blind_is_a_change_of_the_gap():
+    rec, clock = recorder()
+    rec.observe_sync("Pod", [web("a", rv="1"), web("b", rv="2")])
+    clock.t = 1
+    rec.observe_lost("Pod", "stream broke")
+    clock.t = 2
+    rec.observe_sync("Pod", [web("a", rv="1")])
+    assert rec.gaps()[0]["changed"] == ["b"]
+    assert rec.pods().keys() == {"a"}
+
+
+def test_a_loss_before_the_first_list_is_no_gap():
+    rec, _ = recorder()
+    rec.observe_lost("Pod", "refused")
+    assert rec.gaps() == []
+
+
+def test_waiting_for_gaps_to_close_names_the_open_one():
+    rec, _ = recorder()
+    rec.observe_sync("Deployment", [])
+    rec.wait_gaps_closed(0.1)
+    rec.observe_lost("Deployment", "refused")
+    with pytest.raises(WaitFailed, match=r"watch of deployments interrupted since t=0\.0s"):
+        rec.wait_gaps_closed(0.1)
