@@ -361,8 +361,14 @@ class _OutcomeCollector:
         self.state = state
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        outcome = self.state.outcomes.setdefault(report.nodeid, TestOutcome(report.nodeid))
+        # "unknown" until the test body has run: a test interrupted after a passed setup (Ctrl-C
+        # mid-scenario) has no call report, and must not count as passed.
+        outcome = self.state.outcomes.setdefault(
+            report.nodeid, TestOutcome(report.nodeid, outcome="unknown")
+        )
         outcome.duration += report.duration
+        if report.when == "call" and report.passed and outcome.outcome == "unknown":
+            outcome.outcome = "passed"
         if report.failed:
             first_failure = outcome.outcome not in ("failed", "error")
             if first_failure:
@@ -373,7 +379,7 @@ class _OutcomeCollector:
                 for title, text in report.sections
                 if title.startswith(evidence.SECTION_PREFIX)
             )
-        elif report.skipped and outcome.outcome == "passed":
+        elif report.skipped and outcome.outcome in ("passed", "unknown"):
             outcome.outcome = "skipped"
             outcome.skip_reason = _skip_reason(report)
 

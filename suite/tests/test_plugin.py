@@ -478,3 +478,32 @@ def test_a_test_meant_for_the_chosen_cluster_is_kept(pytester):
     result = pytester.runpytest(*PLUGIN, "--cluster=local", "--co", "-q")
     result.stdout.fnmatch_lines(["*test_local_only*", "*test_anywhere*"])
     result.stdout.no_fnmatch_line("*deselected*")
+
+
+def _report(when, outcome, longrepr=None):
+    return pytest.TestReport("t.py::test_x", ("t.py", 1, "test_x"), {}, outcome, longrepr, when)
+
+
+@pytest.mark.parametrize(
+    ("phases", "expected"),
+    [
+        ([("setup", "passed"), ("call", "passed"), ("teardown", "passed")], "passed"),
+        # Ctrl-C mid-test: setup passed, no call report, the fixtures torn down.
+        ([("setup", "passed"), ("teardown", "passed")], "unknown"),
+        ([("setup", "passed"), ("call", "failed"), ("teardown", "passed")], "failed"),
+        ([("setup", "failed"), ("teardown", "passed")], "error"),
+        ([("setup", "passed"), ("call", "passed"), ("teardown", "failed")], "error"),
+    ],
+)
+def test_a_test_counts_as_passed_only_when_its_body_passed(phases, expected):
+    from types import SimpleNamespace
+
+    from suite.plugin import _OutcomeCollector
+
+    state = SimpleNamespace(outcomes={})
+    collector = _OutcomeCollector(state)
+    for when, outcome in phases:
+        collector.pytest_runtest_logreport(
+            _report(when, outcome, "boom" if outcome == "failed" else None)
+        )
+    assert state.outcomes["t.py::test_x"].outcome == expected
