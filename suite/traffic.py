@@ -10,6 +10,11 @@ kubeconfig reaches, with no port-forward and no route into the pod network.
 (for traffic during a rollout or load during autoscaling) and stops at a chunk boundary, so the
 time traffic stopped is known. Every answer keeps the prober's wall-clock start/end and the
 time the suite received it, to line up with the recorder's timeline.
+
+The prober is part of the suite's own path, not of the behaviour under test: when its pod is
+deleted or restarted during background traffic (its pods before and after, and the prober pods
+that answered each chunk, tell), the traffic's last error says so, naming the pod, so a scenario
+that stops on "the traffic was interrupted" blames the prober and not what it measures.
 """
 
 from __future__ import annotations
@@ -18,13 +23,22 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from suite.kube import JSON, Kube, KubeError
+from suite.kube import (
+    JSON,
+    PODS,
+    Kube,
+    KubeError,
+    is_terminating,
+    list_objects,
+    name_of,
+    restart_count,
+)
 from suite.waiting import Done, Failed, Verdict, retry_transient, wait_condition
 
 #: A background chunk that ends with no answer is retried after this pause (interruptible).
@@ -147,6 +161,8 @@ class ProbeResult:
     #: When (this machine's clock) each chunk's `POST /probe` was sent: with the answers' receipt
     #: times, bounds the prober's clock offset (`suite.proofs.clock_offset`).
     chunk_sent: dict[int, float] = field(default_factory=dict)
+    #: What happened to the prober pod during background traffic (deleted, restarted), if anything.
+    prober_problem: str | None = None
 
     @property
     def sent(self) -> int:
@@ -205,6 +221,7 @@ class ProbeResult:
             "errors": list(self.errors),
             "summaries": list(self.summaries),
             "chunk_sent": {str(k): v for k, v in self.chunk_sent.items()},
+            "prober_problem": self.prober_problem,
             "sent": self.sent,
             "ok": len(self.ok),
             "failed": len(self.failed),
@@ -236,6 +253,67 @@ class ProbeResult:
                 "error",
             ],
         }
+
+
+def prober_pods(kube: Kube, namespace: str, selector: str) -> dict[str, JSON] | None:
+    """The prober's pods as `{name: {uid, restarts, terminating}}`; None when they cannot be
+    listed (then nothing is concluded from them)."""
+    try:
+        items, _ = list_objects(kube, PODS, namespace, label_selector=selector)
+    except KubeError:
+        return None
+    return {
+        name_of(pod): {
+            "uid": str((pod.get("metadata") or {}).get("uid") or ""),
+            "restarts": restart_count(pod),
+            "terminating": is_terminating(pod),
+        }
+        for pod in items
+    }
+
+
+def prober_problem(
+    before: Mapping[str, Mapping[str, Any]] | None,
+    after: Mapping[str, Mapping[str, Any]] | None,
+    served_by: Collection[str],
+    *,
+    namespace: str,
+) -> str | None:
+    """What happened to the prober during traffic, in words naming its pod (None: nothing).
+
+    `before` and `after` are `prober_pods()` at the start and the end of the traffic, `served_by`
+    the prober pods that answered its chunks (from their summaries)."""
+    fates: list[str] = []
+    for name, was in sorted((before or {}).items()):
+        now = (after or {}).get(name) if after is not None else None
+        if after is not None and now is None:
+            fates.append(f"the prober pod {name} was deleted during traffic")
+        elif now is not None and now.get("uid") != was.get("uid"):
+            fates.append(f"the prober pod {name} was replaced during traffic (a new uid)")
+        elif now is not None and now.get("terminating") and not was.get("terminating"):
+            fates.append(f"the prober pod {name} was being deleted during traffic")
+        elif now is not None and int(now.get("restarts", 0)) > int(was.get("restarts", 0)):
+            fates.append(
+                f"the prober pod {name} was restarted during traffic (restartCount "
+                f"{was.get('restarts')} -> {now.get('restarts')})"
+            )
+    strangers = sorted(set(served_by) - set(before or {})) if before else []
+    if len(set(served_by)) > 1 or (strangers and not fates):
+        fates.append(f"chunks were answered by prober pods {sorted(set(served_by))}")
+    if not fates:
+        return None
+    newer = sorted(set(after or {}) - set(before or {}))
+    text = "; ".join(fates)
+    if newer:
+        text += f" (now: {', '.join(newer)})"
+    first = sorted(before or {}) or sorted(served_by)
+    hint = f"kubectl -n {namespace} get events" + (
+        f" --field-selector involvedObject.name={first[0]}" if first else ""
+    )
+    return (
+        f"{text}: the traffic's gaps and failures from then on are the prober's (the suite's own "
+        f"path), not the behaviour under test's; see: {hint}"
+    )
 
 
 def service_proxy_path(namespace: str, service: str, port: str, path: str) -> str:
@@ -273,12 +351,15 @@ class Prober:
         service: str = "prober",
         port: str = "http",
         on_result: Callable[[ProbeResult], None] | None = None,
+        selector: str | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.service = service
         self.port = port
         self.on_result = on_result
+        #: The prober's own pods (to tell when one dies during traffic).
+        self.selector = selector or f"app.kubernetes.io/name={service}"
 
     @property
     def probe_path(self) -> str:
@@ -422,12 +503,32 @@ class BackgroundProbe:
             target=self._run, name=f"probe-{prober.namespace}", daemon=True
         )
         self.stopped_wall: float | None = None
+        self._prober_before: dict[str, JSON] | None = None
 
     def start(self) -> BackgroundProbe:
         """Start the thread (returns self)."""
+        self._prober_before = prober_pods(
+            self.prober.kube, self.prober.namespace, self.prober.selector
+        )
         self.result.started = time.time()
         self._thread.start()
         return self
+
+    def _check_prober(self) -> None:
+        served_by = {
+            str((summary.get("prober") or {}).get("pod"))
+            for summary in self.result.summaries
+            if (summary.get("prober") or {}).get("pod")
+        }
+        after = prober_pods(self.prober.kube, self.prober.namespace, self.prober.selector)
+        problem = prober_problem(
+            self._prober_before, after, served_by, namespace=self.prober.namespace
+        )
+        if problem is not None:
+            with self.changed:
+                self.result.prober_problem = problem
+                # Last, so "the traffic was interrupted: {errors[-1]}" names the prober.
+                self.result.errors.append(problem)
 
     def _on_answer(self, answer: Answer) -> None:
         with self.changed:
@@ -462,6 +563,7 @@ class BackgroundProbe:
                 if partial.errors and not partial.answers:
                     self._stop.wait(_CHUNK_ERROR_PAUSE_S)
         finally:
+            self._check_prober()
             with self.changed:
                 self.result.ended = self.stopped_wall = time.time()
                 self._done.set()

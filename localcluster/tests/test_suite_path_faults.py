@@ -21,7 +21,15 @@ from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.kube import PODS, WATCH_RETRY_FIRST_S, WATCH_RETRY_MAX_S, KubeError, name_of
 from suite.recorder import Recorder
-from suite.waiting import Done, Pending, Verdict, retry_transient, wait_deployment_ready
+from suite.traffic import Prober, ProbeRequest, prober_pods
+from suite.waiting import (
+    Done,
+    Pending,
+    Verdict,
+    retry_transient,
+    wait_condition,
+    wait_deployment_ready,
+)
 
 pytestmark = pytest.mark.only_on(
     "local", reason="they restart and slow down the local cluster's own API server"
@@ -47,6 +55,16 @@ GAPS_CLOSE_S = 15.0
 #: The deleted pod's replacement: the ReplicaSet controller relists too, then schedule and start
 #: a present image (suite/fixtures.py READY_S for the same on a busy machine).
 REPLACEMENT_S = 120.0
+#: Background traffic through the Service while the prober pod is deleted (as self-healing runs it).
+TRAFFIC = ProbeRequest(url="http://getip/", concurrency=2, interval_ms=50, timeout_s=2.0)
+TRAFFIC_CHUNK_S = 5.0
+TRAFFIC_BOUND_S = 120.0
+WARMUP_ANSWERS = 10
+ANSWERS_DEADLINE_S = 30.0
+CONVERGE_S = 30.0
+#: A deleted prober pod stops answering within its termination grace (10 s, manifests/prober);
+#: the chunk it was streaming breaks, or the next one finds no endpoint, within one more chunk.
+PROBER_GONE_S = 10.0 + TRAFFIC_CHUNK_S + 15.0
 #: pytest-timeout backstop (suite/plugin.py): deploy (120 s) + the restart + the waits above.
 BACKSTOP_S = (
     120.0
@@ -196,3 +214,65 @@ def test_an_api_server_restart_mid_scenario_is_a_named_gap_in_the_recording(
         # verdict holds on what it saw live.
         assert not pod_gap["changed"], pod_gap
         assert not verdict, verdict
+
+
+def test_a_prober_pod_killed_mid_traffic_fails_naming_the_prober(
+    cluster: Cluster,
+    namespace: str,
+    workloads: Workloads,
+    prober: Prober,
+    recorder: Recorder,
+    figures: dict[str, Any],
+) -> None:
+    """Delete the prober pod while it drives traffic: the traffic's interruption, and so the
+    scenario's failure ("the traffic was interrupted: ..."), names the prober pod and says it is
+    the suite's own path, not the behaviour under test."""
+    workloads.deploy(APP, replicas=REPLICAS)
+    prober.converge(
+        TRAFFIC.url, [name_of(pod) for pod in workloads.pods(APP)], timeout_s=CONVERGE_S
+    )
+    before = prober_pods(cluster.kube, namespace, prober.selector)
+    assert before is not None, f"the prober's pods ({prober.selector}) cannot be listed"
+    assert len(before) == 1, f"expected one prober pod, found {sorted(before)}"
+    (victim,) = before
+    traffic = prober.background(TRAFFIC, chunk_s=TRAFFIC_CHUNK_S, total_s=TRAFFIC_BOUND_S)
+    try:
+        traffic.wait_for(
+            lambda answers: (
+                Done()
+                if sum(a.ok for a in answers) >= WARMUP_ANSWERS
+                else Pending(f"{sum(a.ok for a in answers)} answered")
+            ),
+            timeout_s=ANSWERS_DEADLINE_S,
+            what=f"traffic to service/{APP}",
+            expected=f"{WARMUP_ANSWERS} answered requests before the prober pod is deleted",
+        )
+        recorder.mark("delete the prober pod", pod=victim)
+        cluster.kube.request("DELETE", PODS.path(namespace, victim))
+
+        def interrupted() -> Verdict:
+            served = {str((s.get("prober") or {}).get("pod")) for s in traffic.result.summaries}
+            if traffic.result.errors or served - {victim}:
+                return Done()
+            return Pending(f"{traffic.result.describe()}; chunks answered by {sorted(served)}")
+
+        wait_condition(
+            traffic.changed,
+            interrupted,
+            timeout_s=PROBER_GONE_S,
+            what=f"traffic through pod/{victim}",
+            where=namespace,
+            expected="the traffic to notice that its prober pod is gone",
+        )
+        recorder.mark("traffic interrupted")
+    finally:
+        result = traffic.stop()
+    # What every scenario asserts first about its traffic (suite/scenarios/test_rolling_update.py).
+    message = f"the traffic was interrupted: {result.errors[-1]}" if result.errors else ""
+    figures.update(requests=result.sent, failed=len(result.failed), message=message)
+
+    assert result.errors, f"deleting pod/{victim} mid-traffic went unnoticed: {result.describe()}"
+    assert result.prober_problem == result.errors[-1], result.errors
+    assert f"the prober pod {victim} was " in message, message
+    assert "deleted during traffic" in message or "being deleted during traffic" in message, message
+    assert "not the behaviour under test's" in message, message

@@ -5,7 +5,15 @@ import pytest
 
 from suite.kube import KubeError
 from suite.tests.fakes import FakeKube, FakeStream
-from suite.traffic import Answer, ProbeError, Prober, ProbeRequest, parse_line, parse_stream
+from suite.traffic import (
+    Answer,
+    ProbeError,
+    Prober,
+    ProbeRequest,
+    parse_line,
+    parse_stream,
+    prober_problem,
+)
 from suite.waiting import Done, Pending
 
 PATH = "/api/v1/namespaces/ns/services/prober:http/proxy/probe"
@@ -173,3 +181,81 @@ def test_background_probe_stop_is_prompt_while_the_prober_errors():
     threading.Timer(0.2, lambda: (background.stop(timeout_s=5), stopped.set())).start()
     assert stopped.wait(5)
     assert background.result.errors
+
+
+def prober_pod(name, uid, restarts=0, deleting=False):
+    meta = {"name": name, "uid": uid}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {
+        "metadata": meta,
+        "status": {"containerStatuses": [{"name": "prober", "restartCount": restarts}]},
+    }
+
+
+def summary_from(prober):
+    return json.dumps({"summary": {"sent": 1, "ok": 1, "prober": {"pod": prober, "version": "v1"}}})
+
+
+def test_a_prober_pod_deleted_during_background_traffic_is_named_last_in_its_errors():
+    pods = {"items": [prober_pod("prober-a", "u1")], "metadata": {}}
+    chunks = []
+
+    def answer(method, path, query, body):
+        chunks.append(body)
+        if len(chunks) == 2:
+            # the prober pod went away mid-chunk: its stream ends without a summary, and the pod
+            # that answers from then on is a new one
+            pods["items"] = [prober_pod("prober-b", "u2")]
+            return FakeStream([record(10)])
+        return FakeStream(
+            [record(len(chunks) * 10), summary_from(pods["items"][0]["metadata"]["name"])]
+        )
+
+    kube = (
+        FakeKube()
+        .on("POST", PATH, answer)
+        .on("GET", "/api/v1/namespaces/ns/pods", lambda *a: json.loads(json.dumps(pods)))
+    )
+    background = Prober(kube, "ns").background(ProbeRequest(url="http://x/"), chunk_s=5, total_s=60)
+    background.wait_for(
+        lambda answers: Done() if len(chunks) >= 3 else Pending(f"{len(chunks)} chunks"),
+        timeout_s=5,
+        what="traffic",
+        expected="3 chunks",
+    )
+    result = background.stop(timeout_s=5)
+    selector = kube.calls[0][2]["labelSelector"]
+    assert selector == "app.kubernetes.io/name=prober"
+    assert "the stream ended without a summary" in result.errors[0]
+    assert result.errors[-1] == result.prober_problem
+    assert result.errors[-1].startswith(
+        "the prober pod prober-a was deleted during traffic; chunks were answered by prober pods "
+        "['prober-a', 'prober-b'] (now: prober-b): the traffic's gaps and failures from then on "
+        "are the prober's"
+    ), result.errors[-1]
+    assert (
+        "kubectl -n ns get events --field-selector involvedObject.name=prober-a"
+        in (result.errors[-1])
+    )
+    assert result.to_dict()["prober_problem"] == result.prober_problem
+
+
+def test_the_prober_pods_fate_in_words():
+    before = {"p": {"uid": "1", "restarts": 0, "terminating": False}}
+    same = prober_problem(before, before, {"p"}, namespace="ns")
+    assert same is None
+    restarted = {"p": {"uid": "1", "restarts": 1, "terminating": False}}
+    text = prober_problem(before, restarted, {"p"}, namespace="ns")
+    assert text is not None
+    assert text.startswith("the prober pod p was restarted during traffic (restartCount 0 -> 1)")
+    leaving = {"p": {"uid": "1", "restarts": 0, "terminating": True}}
+    assert "p was being deleted" in (prober_problem(before, leaving, {"p"}, namespace="ns") or "")
+    replaced = {"p": {"uid": "2", "restarts": 0, "terminating": False}}
+    assert "p was replaced" in (prober_problem(before, replaced, {"p"}, namespace="ns") or "")
+    # Pods that could not be listed prove nothing either way; two answering pods still do.
+    assert prober_problem(None, None, {"p"}, namespace="ns") is None
+    assert "prober pods ['p', 'q']" in (
+        prober_problem(None, None, {"p", "q"}, namespace="ns") or ""
+    )
+    assert prober_problem(before, None, {"p"}, namespace="ns") is None
