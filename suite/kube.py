@@ -10,9 +10,13 @@ independent of the generated models. Only this module imports `kubernetes`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import socket
+import statistics
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,9 @@ Query = Mapping[str, str | int | bool]
 
 #: Connect and read timeouts (seconds) for ordinary requests. Watches and streams set their own.
 DEFAULT_TIMEOUT = (5.0, 30.0)
+#: An API answer that takes this long (to its headers) is slow enough to name when a wait runs
+#: out: the suite's deadlines assume answers in well under a second.
+SLOW_ANSWER_S = 1.0
 
 
 class KubeError(Exception):
@@ -103,6 +110,79 @@ class Kube(Protocol):
 
 
 # ---------------------------------------------------------------------------------------------
+# How long answers take
+
+
+class Latency:
+    """How long the API server takes to answer, as this client sees it: from sending a request to
+    its answer's headers (a watch or stream counts until it starts), thread-safe."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, keep: int = 2000) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._answers: deque[tuple[float, float]] = deque(maxlen=keep)
+        self._open: dict[int, float] = {}
+        self._tokens = itertools.count()
+
+    def now(self) -> float:
+        """This measure's clock."""
+        return self._clock()
+
+    def begin(self) -> int:
+        """A request is sent; returns its token for `end`."""
+        token = next(self._tokens)
+        with self._lock:
+            self._open[token] = self._clock()
+        return token
+
+    def end(self, token: int) -> None:
+        """The request's answer (or its failure) came."""
+        now = self._clock()
+        with self._lock:
+            started = self._open.pop(token, None)
+            if started is not None:
+                self._answers.append((started, now - started))
+
+    def seconds(self, since: float) -> list[float]:
+        """How long each request sent after `since` took to be answered, in order of sending."""
+        with self._lock:
+            return [seconds for started, seconds in self._answers if started >= since]
+
+    def note(self, since: float, slow_s: float = SLOW_ANSWER_S) -> str:
+        """ "" unless an answer to a request sent after `since` (this clock) took `slow_s` or more,
+        or a request has waited that long unanswered; else that, in words, with the figures."""
+        now = self._clock()
+        with self._lock:
+            took = sorted(seconds for started, seconds in self._answers if started >= since)
+            waiting = sorted(now - started for started in self._open.values())
+        slow = [seconds for seconds in took if seconds >= slow_s]
+        stuck = [seconds for seconds in waiting if seconds >= slow_s]
+        if not slow and not stuck:
+            return ""
+        parts = []
+        if took:
+            parts.append(
+                f"{len(slow)} of {len(took)} answers took {slow_s:.0f}s or more (median "
+                f"{statistics.median(took):.1f}s, slowest {took[-1]:.1f}s)"
+            )
+        if stuck:
+            parts.append(f"{len(stuck)} requests unanswered after up to {stuck[-1]:.1f}s")
+        return "the API server answered slowly: " + ", ".join(parts) + " (measured by the suite)"
+
+
+def latency_now(kube: Kube) -> float:
+    """Now on the clock of `kube`'s Latency (where `latency_note` measures from)."""
+    latency = getattr(kube, "latency", None)
+    return latency.now() if isinstance(latency, Latency) else time.monotonic()
+
+
+def latency_note(kube: Kube, since: float) -> str:
+    """`Latency.note` of a Kube that measures its answers ("" for one that does not)."""
+    latency = getattr(kube, "latency", None)
+    return latency.note(since) if isinstance(latency, Latency) else ""
+
+
+# ---------------------------------------------------------------------------------------------
 # The real thing
 
 
@@ -156,6 +236,7 @@ class ApiKube:
 
     def __init__(self, api_client: Any) -> None:
         self._api = api_client
+        self.latency = Latency()
 
     @classmethod
     def from_kubeconfig(
@@ -231,6 +312,7 @@ class ApiKube:
             body=body,
             auth_settings=["BearerToken"],
         )
+        token = self.latency.begin()
         try:
             return self._api.call_api(*serialized, _request_timeout=timeout or DEFAULT_TIMEOUT)
         except ApiException as error:
@@ -245,6 +327,8 @@ class ApiKube:
             raise KubeError(
                 0, f"{type(error).__name__}: {error}", method=method, path=path
             ) from error
+        finally:
+            self.latency.end(token)
 
     def request(
         self,

@@ -40,6 +40,8 @@ from suite.kube import (
     is_pod_ready,
     is_terminating,
     labels_of,
+    latency_note,
+    latency_now,
     matches,
     name_of,
 )
@@ -483,15 +485,23 @@ class Recorder:
         self, predicate: Callable[[], Verdict], *, timeout_s: float, what: str, expected: str
     ) -> Any:
         """Wait until `predicate` (re-run after every recorded change) says Done, under one
-        deadline; e.g. for an Event that is written a moment after the change it reports."""
-        return wait_condition(
-            self._changed,
-            predicate,
-            timeout_s=timeout_s,
-            what=what,
-            where=self.namespace,
-            expected=expected,
-        )
+        deadline; e.g. for an Event that is written a moment after the change it reports. A
+        timeout says how slowly the API server answered the recorder, when it did."""
+        since = latency_now(self.kube) if self.kube is not None else 0.0
+        try:
+            return wait_condition(
+                self._changed,
+                predicate,
+                timeout_s=timeout_s,
+                what=what,
+                where=self.namespace,
+                expected=expected,
+            )
+        except WaitFailed as error:
+            slow = latency_note(self.kube, since) if self.kube is not None else ""
+            if not slow:
+                raise
+            raise type(error)(f"{error}; {slow}") from error
 
     def events_problem(
         self, problem: Callable[[list[JSON]], str | None], *, timeout_s: float, what: str

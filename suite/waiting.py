@@ -43,6 +43,8 @@ from suite.kube import (
     get_object,
     is_pod_ready,
     is_terminating,
+    latency_note,
+    latency_now,
     list_objects,
     name_of,
     selector_string,
@@ -141,10 +143,14 @@ def format_message(
     timeout_s: float | None = None,
     last_event: str = "",
     hint: str = "",
+    api: str = "",
 ) -> str:
-    """The house format: what, where, last seen, time spent, expected state, where to look."""
+    """The house format: what, where, last seen, time spent, expected state, where to look (and,
+    in `api`, how slowly the API server answered when that may explain it)."""
     within = f" within {timeout_s:.0f}s" if timeout_s is not None else ""
     text = f"{what} in {where}: {seen} after {elapsed:.0f}s (expected {expected}{within})"
+    if api:
+        text += f"; {api}"
     if last_event:
         text += f"; last event: {last_event}"
     if hint:
@@ -210,6 +216,7 @@ def wait_until(
     with a message in the house format (the last Event of `events_namespace` included).
     """
     deadline = Deadline(timeout_s, clock)
+    sent_since = latency_now(kube)
     inbox: queue.Queue[tuple[str, str, Any]] = queue.Queue()
     state: dict[str, dict[str, JSON]] = {source.key: {} for source in sources}
     synced: set[str] = set()
@@ -234,17 +241,21 @@ def wait_until(
     watchers = [make(source) for source in sources]
 
     def fail(cls: type[WaitFailed], text: str) -> WaitFailed:
+        elapsed = deadline.elapsed()
+        # Measured before the last event is fetched (one more request, as slow as the others).
+        api = latency_note(kube, sent_since)
         event = last_event(kube, events_namespace, related_event)
         return cls(
             format_message(
                 what,
                 where,
                 text,
-                deadline.elapsed(),
+                elapsed,
                 expected,
                 timeout_s=timeout_s,
                 last_event=event,
                 hint=hint,
+                api=api,
             )
         )
 

@@ -10,22 +10,33 @@ local cluster lets a test restart the API server, so they run only there.
 from __future__ import annotations
 
 import math
+import re
+import statistics
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from localcluster import config, faults
+from localcluster import config, faults, slowapi
 from suite import proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
-from suite.kube import PODS, WATCH_RETRY_FIRST_S, WATCH_RETRY_MAX_S, KubeError, name_of
+from suite.kube import (
+    PODS,
+    WATCH_RETRY_FIRST_S,
+    WATCH_RETRY_MAX_S,
+    ApiKube,
+    KubeError,
+    name_of,
+)
 from suite.recorder import Recorder
 from suite.traffic import Prober, ProbeRequest, prober_pods
 from suite.waiting import (
     Done,
     Pending,
     Verdict,
+    WaitTimeout,
     retry_transient,
     wait_condition,
     wait_deployment_ready,
@@ -65,6 +76,18 @@ CONVERGE_S = 30.0
 #: A deleted prober pod stops answering within its termination grace (10 s, manifests/prober);
 #: the chunk it was streaming breaks, or the next one finds no endpoint, within one more chunk.
 PROBER_GONE_S = 10.0 + TRAFFIC_CHUNK_S + 15.0
+#: A slow API server: every answer (TLS handshake included) held back this long by a proxy in
+#: front of it. Tolerated: the suite's waits and recorder still finish within their deadlines.
+SLOW_S = 0.5
+#: Too slow for a short wait: each answer takes longer than the whole deadline, so the wait must
+#: run out, and say the API was slow, with the delay it measured.
+TOO_SLOW_S = 3.0
+SHORT_DEADLINE_S = 2.0
+#: Deadlines under the slow API: those of suite/fixtures.py (READY_S, RECORDER_SYNC_S); the
+#: recorder's view of the Ready pods arrives one slow answer after the wait's.
+RECORDER_SYNC_S = 15.0
+READY_S = 120.0
+RECORDER_SEES_S = 15.0
 #: pytest-timeout backstop (suite/plugin.py): deploy (120 s) + the restart + the waits above.
 BACKSTOP_S = (
     120.0
@@ -276,3 +299,73 @@ def test_a_prober_pod_killed_mid_traffic_fails_naming_the_prober(
     assert f"the prober pod {victim} was " in message, message
     assert "deleted during traffic" in message or "being deleted during traffic" in message, message
     assert "not the behaviour under test's" in message, message
+
+
+def _measured_s(message: str) -> float:
+    """The largest delay a wait's message reports (slowest answer or longest unanswered)."""
+    figures = re.findall(r"(?:slowest|unanswered after up to) (\d+\.\d)s", message)
+    return max((float(figure) for figure in figures), default=0.0)
+
+
+def test_a_slow_api_server_is_tolerated_within_deadlines_or_named_with_its_measured_delay(
+    cluster: Cluster,
+    namespace: str,
+    workloads: Workloads,
+    figures: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """Put a proxy in front of the API server that holds every answer back: at 0.5 s per answer
+    the suite's deployment wait and a recorder still finish within their deadlines; at 3 s per
+    answer a 2 s wait runs out and its message names the slow API server with the delay the
+    suite measured, not the deployment it waited for."""
+    assert cluster.access.kubeconfig is not None, "the local cluster has a kubeconfig file"
+    kubeconfig = Path(cluster.access.kubeconfig)
+    proxy = slowapi.DelayProxy(
+        slowapi.upstream_of(kubeconfig, cluster.access.context), SLOW_S
+    ).start()
+    try:
+        slow = ApiKube.from_kubeconfig(
+            slowapi.behind(kubeconfig, proxy, tmp_path / "slow.kubeconfig"), cluster.access.context
+        )
+        since = slow.latency.now()
+        recorder = Recorder(slow, namespace).start()
+        try:
+            assert recorder.wait_synced(RECORDER_SYNC_S), (
+                f"a recorder behind a {SLOW_S}s-slow API did not list within {RECORDER_SYNC_S}s"
+            )
+            workloads.apply(APP, replicas=REPLICAS)
+            wait_deployment_ready(slow, namespace, APP, timeout_s=READY_S)
+            recorder.wait_for(
+                lambda: (
+                    Done()
+                    if sum(view.ready for view in recorder.pods(SELECTOR).values()) == REPLICAS
+                    else Pending(f"{recorder.pods(SELECTOR)}")
+                ),
+                timeout_s=RECORDER_SEES_S,
+                what="recorder",
+                expected=f"{REPLICAS} Ready {APP} pods recorded",
+            )
+        finally:
+            recorder.stop()
+        took = slow.latency.seconds(since)
+        figures.update(
+            slow_answers=len(took),
+            slow_median_s=round(statistics.median(took), 2),
+            slow_slowest_s=round(max(took), 2),
+        )
+        assert statistics.median(took) >= SLOW_S, (
+            f"the proxy should hold every answer {SLOW_S}s, the suite measured {took}"
+        )
+
+        proxy.delay_s = TOO_SLOW_S
+        with pytest.raises(WaitTimeout) as caught:
+            wait_deployment_ready(slow, namespace, APP, timeout_s=SHORT_DEADLINE_S)
+    finally:
+        proxy.stop()
+    message = str(caught.value)
+    figures["too_slow_message"] = message
+    assert f"deployment/{APP} in {namespace}: " in message, message
+    assert "; the API server answered slowly: " in message, message
+    assert _measured_s(message) >= SHORT_DEADLINE_S, (
+        f"the message should report a delay of at least the {SHORT_DEADLINE_S}s deadline: {message}"
+    )

@@ -9,8 +9,10 @@ from suite.kube import (
     NAMESPACES,
     PODS,
     KubeError,
+    Latency,
     ListWatcher,
     WatchExpired,
+    latency_note,
     list_objects,
     parse_watch_line,
     restart_count,
@@ -199,3 +201,36 @@ def test_list_watcher_tells_an_expired_watch_as_a_loss():
 def test_small_helpers():
     assert selector_string({"b": "2", "a": "1"}) == "a=1,b=2"
     assert restart_count(pod("a", restarts=3)) == 3
+
+
+class Ticks:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_latency_names_slow_and_unanswered_requests_with_their_figures():
+    clock = Ticks()
+    latency = Latency(clock)
+    since = latency.now()
+    fast = latency.begin()
+    clock.t += 0.2
+    latency.end(fast)
+    assert latency.note(since) == ""
+    slow = latency.begin()
+    clock.t += 3.0
+    latency.end(slow)
+    latency.begin()  # never answered
+    clock.t += 2.5
+    assert latency.note(since) == (
+        "the API server answered slowly: 1 of 2 answers took 1s or more (median 1.6s, slowest "
+        "3.0s), 1 requests unanswered after up to 2.5s (measured by the suite)"
+    )
+    # Answers to requests sent before `since` are not this wait's.
+    assert latency.note(clock.t).startswith("the API server answered slowly: 1 requests")
+
+
+def test_latency_note_of_a_kube_that_does_not_measure_is_empty():
+    assert latency_note(FakeKube(), 0.0) == ""

@@ -2,9 +2,10 @@ import json
 
 import pytest
 
+from suite.kube import Latency
 from suite.recorder import Recorder, hpa_sample, pod_view, timeline_text
 from suite.tests.fakes import deployment, pod
-from suite.waiting import WaitFailed
+from suite.waiting import Pending, WaitFailed
 
 SELECTOR = {"app.kubernetes.io/name": "web"}
 
@@ -246,3 +247,20 @@ def test_waiting_for_gaps_to_close_names_the_open_one():
     rec.observe_lost("Deployment", "refused")
     with pytest.raises(WaitFailed, match=r"watch of deployments interrupted since t=0\.0s"):
         rec.wait_gaps_closed(0.1)
+
+
+def test_a_recorder_wait_that_runs_out_names_a_slow_api():
+    class Measured:
+        latency = Latency(lambda: clock_t[0])
+
+    clock_t = [0.0]
+    rec = Recorder(Measured(), "ns")
+    rec.observe_sync("Pod", [])
+    Measured.latency.begin()  # a list that never came back
+    clock_t[0] = 4.0
+    with pytest.raises(WaitFailed) as caught:
+        rec.wait_for(lambda: Pending("no pods"), timeout_s=0.05, what="recorder", expected="a pod")
+    assert str(caught.value).endswith(
+        "; the API server answered slowly: 1 requests unanswered after up to 4.0s "
+        "(measured by the suite)"
+    ), caught.value

@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from suite import waiting
-from suite.kube import KubeError
+from suite.kube import PODS, KubeError, Latency
 from suite.tests.fakes import Collection, FakeKube, FakeStream, deployment, event, pod
 from suite.waiting import Done, Failed, Pending
 
@@ -307,3 +307,40 @@ def test_deadline():
     now[0] = 111.0
     assert deadline.expired
     assert deadline.remaining() == 0.0
+
+
+class SlowKube(FakeKube):
+    """A FakeKube whose answers take `seconds` on a fake clock its Latency reads."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.t = 0.0
+        self.seconds = seconds
+        self.latency = Latency(lambda: self.t)
+
+    def request(self, method, path, **kwargs):
+        token = self.latency.begin()
+        self.t += self.seconds
+        try:
+            return super().request(method, path, **kwargs)
+        finally:
+            self.latency.end(token)
+
+
+def test_a_wait_that_runs_out_on_a_slow_api_names_it_with_the_measured_delay():
+    kube = SlowKube(3.0)
+    kube.on("GET", "/api/v1/namespaces/ns/pods", Collection([pod("a", ready=False)]).handler)
+    with pytest.raises(waiting.WaitTimeout) as caught:
+        waiting.wait_until(
+            kube,
+            [waiting.Source("pods", PODS, "ns")],
+            lambda state: Pending("a not Ready"),
+            timeout_s=0.3,
+            what="pods",
+            where="ns",
+            expected="all Ready",
+        )
+    assert str(caught.value).startswith(
+        "pods in ns: a not Ready after 0s (expected all Ready within 0s); the API server answered "
+        "slowly: 1 of 1 answers took 1s or more (median 3.0s, slowest 3.0s) (measured by the suite)"
+    ), caught.value
