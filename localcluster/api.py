@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from localcluster import build as _build
-from localcluster import cluster, config, faults
+from localcluster import cluster, config, faults, processes
 from localcluster.util import ClusterError, Log
 
 __all__ = [
     "ClusterError",
     "build",
+    "component_argv",
     "down",
     "fault_active",
     "fault_apply",
@@ -32,6 +33,18 @@ def _paths() -> config.Paths:
 def kubeconfig_path() -> Path:
     """The admin kubeconfig of the local cluster."""
     return _paths().admin_kubeconfig
+
+
+def component_argv(name: str) -> list[str] | None:
+    """The argument list of a running component (its /proc cmdline), None if it does not run."""
+    pid = processes.pid_of(_paths(), name)
+    if pid is None:
+        return None
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
 def is_healthy() -> bool:

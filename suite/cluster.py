@@ -10,6 +10,7 @@ from suite.kube import ApiKube
 from suite.preflight import ClusterError, ClusterFacts
 from suite.providers import Access, Log, Provider
 from suite.session import SessionState, file_lock
+from suite.timing import ClusterTiming
 
 IMAGES_DONE = "images.done"
 PREPARE_LOCK = "prepare.lock"
@@ -34,6 +35,13 @@ class Cluster:
     def image_hint(self) -> str:
         """What to do when a node cannot pull a workload image."""
         return self.provider.image_hint
+
+    @property
+    def timing(self) -> ClusterTiming:
+        """The HPA sync period and metrics resolution the cluster runs with (suite.timing)."""
+        if self.facts.timing is None:
+            raise ClusterError("the cluster's timing settings were not read at bring-up")
+        return ClusterTiming.from_dict(self.facts.timing)
 
     @property
     def metrics_problem(self) -> str | None:
@@ -89,6 +97,7 @@ def bring_up(provider: Provider, state: SessionState, log: Log) -> Cluster:
             server_version=str(version.get("gitVersion", "?")),
             nodes=nodes,
             metrics_problem=metrics_problem,
+            timing=provider.timing(kube).to_dict(),
         )
         cluster = Cluster(provider, kube, access, facts, state.run_id, state.worker)
         state.write_cluster(cluster.shared_data())

@@ -75,6 +75,8 @@ class ClusterFacts:
     server_version: str
     nodes: list[NodeFact] = field(default_factory=list)
     metrics_problem: str | None = None
+    #: suite.timing.ClusterTiming.to_dict(): the HPA sync and metrics resolution, and their source.
+    timing: JSON | None = None
 
     @property
     def architectures(self) -> list[str]:
@@ -107,6 +109,7 @@ class ClusterFacts:
             server_version=str(data.get("server_version", "")),
             nodes=[NodeFact(**node) for node in data.get("nodes", [])],
             metrics_problem=data.get("metrics_problem"),
+            timing=data.get("timing"),
         )
 
 

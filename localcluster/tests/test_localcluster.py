@@ -123,10 +123,21 @@ def test_rendered_configs_keep_traffic_on_the_machine(paths):
     assert proxy["nodePortAddresses"] == [f"{config.NODE_IP}/32"]
 
 
-def test_metrics_server_resolution_is_at_most_15_seconds(paths):
+def test_metrics_server_resolution_is_fast_and_valid(paths):
     spec = next(s for s in components.specs(paths) if s.name == "metrics-server")
     assert f"--metric-resolution={config.METRICS_RESOLUTION_S}s" in spec.argv
-    assert config.METRICS_RESOLUTION_S <= 15
+    # metrics-server refuses < 10 s, and a kubelet timeout not under 9/10 of the resolution.
+    assert 10 <= config.METRICS_RESOLUTION_S <= 15
+    assert config.METRICS_KUBELET_TIMEOUT_S < 0.9 * config.METRICS_RESOLUTION_S
+    assert f"--kubelet-request-timeout={config.METRICS_KUBELET_TIMEOUT_S}s" in spec.argv
+
+
+def test_hpa_sync_and_housekeeping_are_passed(paths):
+    argv = {s.name: s.argv for s in components.specs(paths)}
+    assert f"--horizontal-pod-autoscaler-sync-period={config.HPA_SYNC_S}s" in argv[
+        "kube-controller-manager"
+    ]
+    assert f"--housekeeping-interval={config.KUBELET_HOUSEKEEPING_S}s" in argv["kubelet"]
 
 
 def test_addons_render_completely():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from suite import images
+from suite import images, timing
 from suite.kube import Kube
 from suite.preflight import metrics_api_problem
 
@@ -105,6 +105,13 @@ class Provider(abc.ABC):
         """Make the resource metrics API available if this provider can; return None when it is
         there, else the one line that says it is missing and how to fix it."""
         return metrics_api_problem(kube)
+
+    def timing(self, kube: Kube) -> timing.ClusterTiming:
+        """The HPA sync period and metrics resolution this cluster runs with (suite.timing): read
+        through the API from a kubeadm-style control plane and the metrics-server Deployment."""
+        return timing.read(
+            timing.controller_manager_from_api(kube), timing.metrics_server_from_api(kube)
+        )
 
     def teardown(self) -> None:  # noqa: B027 - most providers leave the cluster as it is
         """Undo what this run created, if this provider undoes anything at all."""

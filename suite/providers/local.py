@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, cast
 
+from suite import timing
+from suite.kube import Kube
 from suite.preflight import host_architecture
 from suite.providers.base import Access, Log, Provider, ProviderError, ProviderOptions
 
@@ -28,6 +30,10 @@ class LocalClusterAPI(Protocol):
 
     def load_images(self, refs: Sequence[str], log: Callable[[str], None]) -> None:
         """Build (cached) and import workload images into the node's containerd."""
+        ...
+
+    def component_argv(self, name: str) -> list[str] | None:
+        """The argument list of a running component process, None if it does not run."""
         ...
 
 
@@ -108,6 +114,18 @@ class LocalProvider(Provider):
     def image_hint(self) -> str:
         """Where local images come from."""
         return "images are imported by `python -m localcluster load-images`: check its output"
+
+    def timing(self, kube: Kube) -> timing.ClusterTiming:
+        """Read from the running kube-controller-manager and metrics-server processes."""
+
+        def found(name: str) -> timing.Found:
+            try:
+                argv = self.api.component_argv(name)
+            except Exception:  # cannot see the process (another user's): say "not visible"
+                return None
+            return None if argv is None else (argv, f"the running {name} process")
+
+        return timing.read(found("kube-controller-manager"), found("metrics-server"))
 
     def teardown(self) -> None:
         """Nothing: the cluster is left running (a second run reuses it)."""

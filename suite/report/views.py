@@ -15,6 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from suite import floors
 from suite.report import charts
 from suite.report.catches import Catches
 from suite.report.catches import view as catches_view
@@ -341,6 +342,8 @@ class TestView:
     events_left_out: int = 0
     lanes_left_out: int = 0
     raw_figures: Mapping[str, Any] = field(default_factory=dict)
+    #: "took 53 s, 1.2x its physical floor of 44 s = ..." when the scenario states a floor.
+    floor_line: str = ""
 
     @property
     def failed(self) -> bool:
@@ -536,6 +539,18 @@ def _chart(
     return None
 
 
+def _floor_line(figures: Mapping[str, Any], duration_s: float) -> str:
+    floor = floors.floor_of(figures)
+    if floor is None:
+        return ""
+    times = floors.multiple(duration_s, floor)
+    return (
+        f"took {duration_s:.0f} s, {times:.1f}x its physical floor of {floor.describe()}"
+        if times is not None
+        else ""
+    )
+
+
 def view_of_test(
     test: Mapping[str, Any], behaviour: str | None, index: int, budget: Budget | None = None
 ) -> TestView:
@@ -557,7 +572,9 @@ def view_of_test(
         duration_s=float(test.get("duration_s") or 0.0),
         namespace=test.get("namespace"),
         figures=[
-            (FIGURE_WORDS.get(key, key), _figure_value(value)) for key, value in figures.items()
+            (FIGURE_WORDS.get(key, key), _figure_value(value))
+            for key, value in figures.items()
+            if key != floors.FIGURE_KEY
         ],
         message=budget.clip(str(test.get("message") or "")),
         skip_reason=str(test.get("skip_reason") or ""),
@@ -566,6 +583,7 @@ def view_of_test(
         ],
         traffic=_traffic_lines(test),
         raw_figures=figures,
+        floor_line=_floor_line(figures, float(test.get("duration_s") or 0.0)),
     )
     if not recording and not probes:
         return view

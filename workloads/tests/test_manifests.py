@@ -258,7 +258,7 @@ def test_cpuhog_has_a_small_request_a_limit_and_an_hpa() -> None:
     assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 50}
     assert hpa["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 0
     scale_down = hpa["behavior"]["scaleDown"]
-    assert scale_down["stabilizationWindowSeconds"] == 15
+    assert scale_down["stabilizationWindowSeconds"] == 10
     # Some policy may remove every surplus pod (3 of 4) in one step.
     assert any(
         (p["type"] == "Percent" and p["value"] >= 75) or (p["type"] == "Pods" and p["value"] >= 3)
