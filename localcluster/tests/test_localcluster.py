@@ -134,9 +134,10 @@ def test_metrics_server_resolution_is_fast_and_valid(paths):
 
 def test_hpa_sync_and_housekeeping_are_passed(paths):
     argv = {s.name: s.argv for s in components.specs(paths)}
-    assert f"--horizontal-pod-autoscaler-sync-period={config.HPA_SYNC_S}s" in argv[
-        "kube-controller-manager"
-    ]
+    assert (
+        f"--horizontal-pod-autoscaler-sync-period={config.HPA_SYNC_S}s"
+        in argv["kube-controller-manager"]
+    )
     assert f"--housekeeping-interval={config.KUBELET_HOUSEKEEPING_S}s" in argv["kubelet"]
 
 
