@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from suite import proofs
+from suite import floors, proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
+from suite.floors import Floor
 from suite.kube import NODES, SERVICES, get_object, is_pod_ready, list_objects, name_of
 from suite.recorder import Recorder
 from suite.stats import chi_square_uniform
@@ -50,6 +51,16 @@ CONVERGE_S = 30.0
 #: pytest-timeout backstop behind the deadlines above (suite/plugin.py): the workload becomes
 #: Ready (120 s, suite/fixtures.py READY_S), converges, and the probe run ends, plus a margin.
 BACKSTOP_S = 120.0 + CONVERGE_S + PROBE_BOUND_S + 60.0
+#: manifests/getip readinessProbe periodSeconds; kube-proxy's minSyncPeriod (its 1 s default).
+READINESS_PERIOD_S = 2
+PROXY_SYNC_S = 1
+#: Physical floor (suite.floors): the replicas Ready and in the node's rules. The requests
+#: themselves (2400 at concurrency 8, a few seconds) and pod start come on top: the multiple in the
+#: report is mostly those.
+FLOOR = Floor.of(
+    ("getip Ready (one readiness period)", READINESS_PERIOD_S),
+    ("endpoints reach kube-proxy (one sync)", PROXY_SYNC_S),
+)
 
 SERVICE_HINT = (
     "no answer through a Service usually means kube-proxy (or the cluster's service proxy) is "
@@ -83,6 +94,7 @@ def test_service_spreads_new_connections_over_every_replica(
     """2400 new-connection requests through Service getip (a ClusterIP without session affinity)
     are all answered, every ready replica answers within 4 percentage points of a fair 25 %, and
     the replicas on every node they were spread to answer."""
+    figures[floors.FIGURE_KEY] = FLOOR.to_dict()
     workloads.deploy(APP, replicas=REPLICAS)
     service = get_object(cluster.kube, SERVICES, namespace, APP)
     problems = proofs.service_problems(service)

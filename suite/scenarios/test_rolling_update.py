@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from suite import proofs
+from suite import floors, proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
+from suite.floors import Floor
 from suite.kube import DEPLOYMENTS, name_of
 from suite.recorder import Recorder
 from suite.traffic import Answer, Prober, ProbeRequest
@@ -60,6 +61,18 @@ CONVERGE_S = 30.0
 #: pytest-timeout backstop behind the deadlines above (suite/plugin.py): Ready (120 s, READY_S of
 #: suite/fixtures.py), converged, then the rollout happens while the traffic runs; plus a margin.
 BACKSTOP_S = 120.0 + CONVERGE_S + TRAFFIC_BOUND_S + 60.0
+#: manifests/incver: readinessProbe periodSeconds and the preStop sleep.
+READINESS_PERIOD_S = 1
+PRESTOP_S = 3
+#: Physical floor (suite.floors): maxSurge 1 and maxUnavailable 0 make the rollout REPLICAS steps,
+#: each waiting for a new pod's readiness; the last old pod leaves after its preStop sleep. Pod
+#: start (one per step: sandbox, container start) comes on top.
+FLOOR = Floor.of(
+    ("v1 Ready (one readiness period)", READINESS_PERIOD_S),
+    ("endpoints reach kube-proxy (one sync)", 1),
+    (f"{REPLICAS} steps, each a new pod's readiness period", REPLICAS * READINESS_PERIOD_S),
+    ("the last old pod's preStop sleep", PRESTOP_S),
+)
 #: One step (maxSurge 1: one new pod at a time) = schedule + start a present image (~2-3 s) +
 #: the first readiness probe (period 1 s); allow 10 s per step on a busy machine, plus 30 s.
 ROLLOUT_DEADLINE_S = REPLICAS * 10 + 30
@@ -100,6 +113,7 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
     the surge/unavailable bounds at every observed moment, clients see v1 before and v2 after
     (only those two), and the rollout completes within the stated time."""
     assert recorder.synced, "the recorder never listed the namespace: nothing would be observed"
+    figures[floors.FIGURE_KEY] = FLOOR.to_dict()
     deployment = workloads.deploy(APP, overrides=OVERRIDES)
     # The bounds go into the report first, so its pod-count chart has them even on a timeout.
     figures.update(replicas=REPLICAS, max_surge=MAX_SURGE, max_unavailable=MAX_UNAVAILABLE)

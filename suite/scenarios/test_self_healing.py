@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from suite import proofs
+from suite import floors, proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
+from suite.floors import Floor
 from suite.kube import (
     JSON,
     PODS,
@@ -108,6 +109,24 @@ CONVERGE_S = 30.0
 #: suite/fixtures.py), converged, then everything happens while the traffic runs; plus a margin.
 BACKSTOP_S = 120.0 + CONVERGE_S + TRAFFIC_BOUND_S + 60.0
 
+#: Physical floors (suite.floors), from the probes above: waits no test code can shorten. Pod
+#: start (sandbox, container start) comes on top and is what the measured multiple mostly shows.
+_READY = ("healthcheck Ready (one readiness period)", READINESS["periodSeconds"])
+_BACK = (
+    ("startup probe passes (one period)", STARTUP["periodSeconds"]),
+    ("Ready again (one readiness period)", READINESS["periodSeconds"]),
+)
+INFECT_FLOOR = Floor.of(
+    _READY,
+    (
+        "liveness fails failureThreshold times, one period apart",
+        LIVENESS["periodSeconds"] * (LIVENESS["failureThreshold"] - 1),
+    ),
+    *_BACK,
+)
+KILL_FLOOR = Floor.of(_READY, ("the kubelet's PLEG notices the exit", PLEG_RELIST_S), *_BACK)
+DELETE_FLOOR = Floor.of(_READY, *_BACK)
+
 
 def _probe(deployment: Mapping[str, Any], kind: str) -> dict[str, Any]:
     containers = deployment["spec"]["template"]["spec"]["containers"]
@@ -192,6 +211,7 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
     the healthy replica answers throughout; its liveness probe (its events say so) makes the
     kubelet restart it, exactly once, and the healthy replica is never restarted."""
     assert recorder.synced, "the recorder never listed the namespace: nothing would be observed"
+    figures[floors.FIGURE_KEY] = INFECT_FLOOR.to_dict()
     deployment = workloads.deploy(APP, replicas=REPLICAS)
     _assert_probes_as_stated(deployment)
     sick_pod, healthy_pod = workloads.pods(APP)
@@ -332,6 +352,7 @@ def test_killed_process_is_restarted_and_reports_exit_code_1(
 ) -> None:
     """Kill the server process (exit 1): the kubelet restarts the container at once, its last
     state says terminated with exit code 1, and the pod is Ready again."""
+    figures[floors.FIGURE_KEY] = KILL_FLOOR.to_dict()
     workloads.deploy(APP, replicas=REPLICAS)
     victim, *others = workloads.pods(APP)
     name, before = name_of(victim), restart_count(victim)
@@ -397,6 +418,7 @@ def test_deleted_pod_is_replaced_by_its_replicaset(
 ) -> None:
     """Delete one of two pods: its ReplicaSet creates a replacement that becomes Ready, so the
     Deployment is back to two Ready replicas."""
+    figures[floors.FIGURE_KEY] = DELETE_FLOOR.to_dict()
     deployment = workloads.deploy(APP, replicas=REPLICAS)
     pods = workloads.pods(APP)
     victim = name_of(pods[0])
