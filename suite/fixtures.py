@@ -35,6 +35,10 @@ READY_S = 120.0
 PROBER_REACHABLE_S = 30.0
 #: Every watch of the recorder lists once before the test acts.
 RECORDER_SYNC_S = 15.0
+#: A new namespace's serviceaccount/default, without which no pod can be created there: the
+#: ServiceAccount controller makes it within a second; its watches may back off up to 30 s
+#: (client-go's most) after the API server was unreachable, e.g. restarted; plus a margin.
+DEFAULT_SERVICE_ACCOUNT_S = 45.0
 
 
 def _state(config: pytest.Config) -> SessionState:
@@ -93,8 +97,8 @@ def _undo(provider: providers.Provider, state: SessionState, log: Callable[[str]
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for this test, `ka-<run id>-<test name>`, labelled with the run id and
-    Pod Security `restricted`; deleted afterwards, also when the test fails (kept with
-    --keep-namespaces)."""
+    Pod Security `restricted`, ready for pods (its serviceaccount/default exists); deleted
+    afterwards, also when the test fails (kept with --keep-namespaces)."""
     state = _state(request.config)
     name = namespaces.create(
         cluster.kube,
@@ -105,6 +109,9 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     )
     request.node.stash[CONTEXT_KEY] = TestContext(cluster.kube, name)
     try:
+        waiting.wait_default_service_account(
+            cluster.kube, name, timeout_s=DEFAULT_SERVICE_ACCOUNT_S
+        )
         yield name
     finally:
         if state.settings.keep_namespaces:

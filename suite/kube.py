@@ -411,6 +411,7 @@ class Resource:
 PODS = Resource("Pod", "/api/v1", "pods")
 EVENTS = Resource("Event", "/api/v1", "events")
 SERVICES = Resource("Service", "/api/v1", "services")
+SERVICEACCOUNTS = Resource("ServiceAccount", "/api/v1", "serviceaccounts")
 NAMESPACES = Resource("Namespace", "/api/v1", "namespaces", namespaced=False)
 NODES = Resource("Node", "/api/v1", "nodes", namespaced=False)
 DEPLOYMENTS = Resource("Deployment", "/apis/apps/v1", "deployments")

@@ -34,6 +34,7 @@ from suite.kube import (
     JSON,
     NAMESPACES,
     PODS,
+    SERVICEACCOUNTS,
     Kube,
     KubeError,
     ListWatcher,
@@ -548,6 +549,31 @@ def wait_apiservice_available(kube: Kube, name: str, *, timeout_s: float, hint: 
         where="the cluster",
         expected="Available=True",
         hint=hint or f"kubectl get apiservice {name} -o yaml",
+    )
+    return result
+
+
+def wait_default_service_account(kube: Kube, namespace: str, *, timeout_s: float) -> JSON:
+    """Wait until serviceaccount/default exists in `namespace`: until then no pod can be created
+    there (the ServiceAccount admission rejects it), and a ReplicaSet reports ReplicaFailure."""
+
+    def verdict(state: State) -> Verdict:
+        account = state["serviceaccount"].get("default")
+        return Done(dict(account)) if account is not None else Pending("not created yet")
+
+    result: JSON = wait_until(
+        kube,
+        [
+            Source(
+                "serviceaccount", SERVICEACCOUNTS, namespace, field_selector="metadata.name=default"
+            )
+        ],
+        verdict,
+        timeout_s=timeout_s,
+        what="serviceaccount/default",
+        where=namespace,
+        expected="created by kube-controller-manager's ServiceAccount controller",
+        hint="is kube-controller-manager running and connected to the API server?",
     )
     return result
 

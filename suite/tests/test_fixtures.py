@@ -25,6 +25,7 @@ for path, items in [
     ("/apis/apps/v1/namespaces/[^/]+/deployments", []),
     ("/apis/autoscaling/v2/namespaces/[^/]+/horizontalpodautoscalers", []),
     ("/api/v1/namespaces", []),
+    ("/api/v1/namespaces/[^/]+/serviceaccounts", [{"metadata": {"name": "default"}}]),
 ]:
     KUBE.on("GET", path, Collection(items).handler)
 KUBE.on("POST", "/api/v1/namespaces", lambda m, p, q, b: b)
