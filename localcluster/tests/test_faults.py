@@ -138,3 +138,10 @@ def test_cli_lists_every_fault(capsys):
     out = capsys.readouterr().out
     for name in faults.FAULTS:
         assert name in out
+
+
+def test_a_restart_is_refused_while_a_fault_is_applied_and_touches_nothing(paths):
+    (paths.run / "fault.json").write_text(json.dumps({"name": "metrics-api-gone"}))
+    with pytest.raises(faults.FaultNotApplicable, match="cannot restart kube-apiserver: fault"):
+        faults.restart(paths, "kube-apiserver", lambda _: None)
+    assert not faults.lock_path().exists()
