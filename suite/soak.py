@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -75,14 +76,29 @@ INTERRUPTED = 2
 # The table: plain data in, markdown and JSON out (no processes, no cluster)
 
 
+#: A figure's name: snake_case with at least one underscore (`total_s`, `p_value`). Keys of
+#: nested maps that are not (pod, node or version names: `getip-54cf8-x2`, `kube-alive`, `v1`)
+#: change from run to run or say nothing across runs.
+FIGURE_NAME = re.compile(r"^[a-z]+(_[a-z0-9]+)+$")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def scalar_figures(figures: Mapping[str, Any] | None) -> dict[str, float]:
-    """The figures that have a spread: plain numbers. Per-pod maps (their keys are pod names,
-    new in every run), strings and booleans are left out."""
-    return {
-        key: float(value)
-        for key, value in (figures or {}).items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
-    }
+    """The figures that have a spread: plain numbers, and the numbers of a nested map that are
+    named like figures (`floor.total_s`). Per-pod maps, strings, lists and booleans are left
+    out."""
+    found: dict[str, float] = {}
+    for key, value in (figures or {}).items():
+        if _is_number(value):
+            found[key] = float(value)
+        elif isinstance(value, Mapping):
+            for inner, number in value.items():
+                if _is_number(number) and FIGURE_NAME.match(str(inner)):
+                    found[f"{key}.{inner}"] = float(number)
+    return found
 
 
 def run_entry(

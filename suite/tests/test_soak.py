@@ -39,9 +39,22 @@ def a_test(nodeid, outcome="passed", duration=10.0, message="", **figures):
     }
 
 
-def test_scalar_figures_keep_plain_numbers_only():
-    figures = {"replicas": 4, "p_value": 0.59, "by_pod": {"a": 1}, "ok": True, "reason": "Error"}
-    assert soak.scalar_figures(figures) == {"replicas": 4.0, "p_value": 0.59}
+def test_scalar_figures_keep_numbers_and_nested_numbers_named_like_figures():
+    figures = {
+        "replicas": 4,
+        "p_value": 0.59,
+        "by_pod": {"getip-54cf8bf894-czhjg": 614},
+        "by_node": {"kube-alive": 2400},
+        "by_version": {"v1": 463},
+        "floor": {"total_s": 3.0, "terms": [{"what": "x", "s": 1.0}]},
+        "ok": True,
+        "reason": "Error",
+    }
+    assert soak.scalar_figures(figures) == {
+        "replicas": 4.0,
+        "p_value": 0.59,
+        "floor.total_s": 3.0,
+    }
     assert soak.scalar_figures(None) == {}
 
 
