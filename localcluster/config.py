@@ -41,7 +41,7 @@ EGRESS_CHAIN = "KUBE-ALIVE-EGRESS"
 # cAdvisor refreshes container CPU: at 5 s every scrape finds a fresh sample.
 METRICS_RESOLUTION_S = 10
 METRICS_KUBELET_TIMEOUT_S = 5
-HPA_SYNC_S = 5
+HPA_SYNC_S = 2
 KUBELET_HOUSEKEEPING_S = 5
 
 PAUSE_IMAGE = f"localhost/kube-alive/pause:{PAUSE_VERSION}"

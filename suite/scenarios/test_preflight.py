@@ -48,6 +48,9 @@ FOREIGN_ARCHITECTURE = "s390x"
 UNREGISTERED_APISERVICE = "v1beta1.nonexistent.kube-alive.test"
 #: A workload image tag that is never built.
 ABSENT_IMAGE = images.image_ref("not-on-any-node")
+#: How long the provider watches the nodes before calling that tag missing: its default waits two
+#: node status updates for images imported a moment ago; a tag never built needs no such wait.
+ABSENT_WAIT_S = 2.0
 #: The restricted identity: a ServiceAccount of the test namespace, bound to nothing.
 NOBODY = "kube-alive-nobody"
 #: The shortest lifetime a TokenRequest accepts.
@@ -258,7 +261,7 @@ def test_images_missing_from_the_nodes_without_a_registry_are_named_with_the_fix
         dataclasses.replace(existing_options(cluster, request), image_registry=None),
         lambda message: None,
     )
-    problem = without_registry.images_problem(cluster.kube, [ABSENT_IMAGE])
+    problem = without_registry.images_problem(cluster.kube, [ABSENT_IMAGE], timeout_s=ABSENT_WAIT_S)
     assert problem is not None, f"{ABSENT_IMAGE} is on no node, yet nothing was reported"
     assert problem.startswith("no --image-registry given and the nodes lack workload images")
     for name in checkable:

@@ -245,7 +245,7 @@ def test_cpuhog_has_a_small_request_a_limit_and_an_hpa() -> None:
     assert deployment["spec"]["replicas"] == 1
     (container,) = pod_spec(deployment)["containers"]
     assert container["resources"]["requests"]["cpu"] == "100m"
-    assert container["resources"]["limits"]["cpu"] == "500m"
+    assert container["resources"]["limits"]["cpu"] == "250m"
     hpa = the("cpuhog", "HorizontalPodAutoscaler")["spec"]
     assert hpa["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
