@@ -80,7 +80,8 @@ MARGIN_S = 30.0
 class Deadlines:
     """The waits of this scenario, derived from the cluster's real HPA sync period and metrics
     resolution (suite.timing: read from the running components at session start), so the same
-    test holds on the local cluster (HPA sync 2 s, resolution 10 s), on kind and on a Pi (upstream 15 s / 15 s)."""
+    test holds on the local cluster (HPA sync 2 s, resolution 10 s), on kind and on a Pi
+    (upstream 15 s / 15 s)."""
 
     #: A new HPA gets its first status (conditions, even without a reading) at the controller's
     #: next sync: within one sync period of its creation; twice that plus 10 s on a busy machine.
