@@ -8,6 +8,7 @@ come from `suite.providers`. Nothing here connects to a cluster: `pytest --help`
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from collections.abc import Callable, Generator
@@ -47,6 +48,12 @@ ONLY_ON = "only_on"
 ONLY_ON_DOC = (
     "only_on(*clusters, reason): the test makes sense only on these --cluster choices; on the "
     "others it is deselected, and the terminal summary says so with the reason"
+)
+ALONE = "alone"
+ALONE_DOC = (
+    "alone(reason): the test disrupts the whole cluster (it restarts the API server), so it cannot "
+    "share it with tests running beside it: under pytest -n it is deselected, and the terminal "
+    "summary says so and how to run it"
 )
 _DESELECTED_KEY = pytest.StashKey[list[str]]()
 E2E_DOC = (
@@ -188,6 +195,7 @@ def pytest_configure(config: pytest.Config) -> None:
     Ctrl-C (so namespaces are swept when CI cancels a job)."""
     config.addinivalue_line("markers", E2E_DOC)
     config.addinivalue_line("markers", ONLY_ON_DOC)
+    config.addinivalue_line("markers", ALONE_DOC)
     settings = settings_from(config)
     state = SessionState.from_config(config, settings)
     config.stash[STATE_KEY] = state
@@ -248,6 +256,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+def parallel_workers(config: pytest.Config) -> int:
+    """How many pytest-xdist workers share the cluster in this run (1: none, or -n 0)."""
+    env = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if env:
+        return int(env)
+    option = getattr(config.option, "numprocesses", None)
+    if isinstance(option, int):
+        return option
+    return (os.cpu_count() or 1) if option in ("auto", "logical") else 1
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test that needs the cluster (directly or through other fixtures) `e2e`, and
@@ -257,14 +276,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
         reasons: dict[str, int] = {}
+        shared = parallel_workers(config) > 1
         for item in items:
             marker = item.get_closest_marker(ONLY_ON)
-            if marker is None or settings.cluster in marker.args:
-                keep.append(item)
-            else:
+            if marker is not None and settings.cluster not in marker.args:
                 dropped.append(item)
                 why = marker.kwargs.get("reason", "")
                 reasons[why] = reasons.get(why, 0) + 1
+            elif shared and item.get_closest_marker(ALONE) is not None:
+                # Workers collect; this keeps their collections identical (xdist requires it).
+                dropped.append(item)
+            else:
+                keep.append(item)
         if dropped:
             items[:] = keep
             config.hook.pytest_deselected(items=dropped)
@@ -434,6 +457,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         lines.append(f"{cluster_info.get('describe')}: {facts.summary()}")
     deselected: list[str] = config.stash.get(_DESELECTED_KEY, [])
     lines += deselected
+    if parallel_workers(config) > 1 and state.settings.cluster is not None:
+        lines.append(
+            f"tests marked {ALONE!r} (they restart the API server) do not run under -n: run them "
+            f"on their own, `pytest --cluster={state.settings.cluster} -m {ALONE}`"
+        )
     swept = config.stash.get(_SWEPT_KEY, [])
     if swept:
         lines.append(

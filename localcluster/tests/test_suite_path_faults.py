@@ -10,7 +10,6 @@ local cluster lets a test restart the API server, so they run only there.
 from __future__ import annotations
 
 import math
-import os
 import re
 import statistics
 import threading
@@ -144,6 +143,7 @@ def _pods_kept_serving(recorder: Recorder, since: float, until: float) -> list[s
     )
 
 
+@pytest.mark.alone(reason="it restarts kube-apiserver")
 def test_an_api_server_restart_mid_scenario_is_a_named_gap_in_the_recording(
     cluster: Cluster,
     namespace: str,
@@ -155,11 +155,6 @@ def test_an_api_server_restart_mid_scenario_is_a_named_gap_in_the_recording(
     back: every watch resumes by relisting, the recording names each gap from when to when,
     the pod watch's gap names the pod that changed while it was blind, and a verdict over the
     window fails naming that gap instead of passing on what it did not see."""
-    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-        pytest.skip(
-            "restarting kube-apiserver would break the tests running beside it under "
-            "pytest -n: run this test serially"
-        )
     assert recorder.synced, "the recorder never listed the namespace: nothing would be observed"
     workloads.deploy(APP, replicas=REPLICAS)
     victim = name_of(workloads.pods(APP)[0])

@@ -507,3 +507,33 @@ def test_a_test_counts_as_passed_only_when_its_body_passed(phases, expected):
             _report(when, outcome, "boom" if outcome == "failed" else None)
         )
     assert state.outcomes["t.py::test_x"].outcome == expected
+
+
+ALONE_TESTS = """
+import pytest
+
+@pytest.mark.alone(reason="it restarts kube-apiserver")
+def test_restarts_the_api_server():
+    pass
+
+def test_shares_the_cluster():
+    pass
+"""
+
+
+def test_a_test_that_needs_the_cluster_alone_is_deselected_under_xdist(pytester, monkeypatch):
+    pytester.makepyfile(ALONE_TESTS)
+    # What an xdist worker sees (workers collect): two workers share the cluster.
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    result = pytester.runpytest(*PLUGIN, "--cluster=local", "--co", "-q")
+    result.stdout.fnmatch_lines(["*test_shares_the_cluster*"])
+    result.stdout.no_fnmatch_line("*test_restarts_the_api_server*")
+    result.stdout.fnmatch_lines(["*marked 'alone'*pytest --cluster=local -m alone*"])
+
+
+def test_a_test_that_needs_the_cluster_alone_runs_when_nothing_is_beside_it(pytester, monkeypatch):
+    pytester.makepyfile(ALONE_TESTS)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    result = pytester.runpytest(*PLUGIN, "--cluster=local", "--co", "-q")
+    result.stdout.fnmatch_lines(["*test_restarts_the_api_server*", "*test_shares_the_cluster*"])
+    result.stdout.no_fnmatch_line("*marked 'alone'*")
