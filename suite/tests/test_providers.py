@@ -78,6 +78,25 @@ class FakeLocalCluster(types.ModuleType):
     def down(self, log):  # must never be called by the provider
         self.calls.append("down")
 
+    def component_argv(self, name):
+        if name == "kube-controller-manager":
+            return ["kcm", "--horizontal-pod-autoscaler-sync-period=2s"]
+        if name == "metrics-server":
+            raise PermissionError("another user's process")
+        return None
+
+
+def test_local_timing_is_read_from_the_running_processes(monkeypatch):
+    monkeypatch.setitem(sys.modules, "localcluster.api", FakeLocalCluster(True))
+    read = local.LocalProvider(ProviderOptions(), lambda m: None).timing(kube=None)
+    assert read.hpa_sync.seconds == 2.0
+    assert read.hpa_sync.source == (
+        "the running kube-controller-manager process: --horizontal-pod-autoscaler-sync-period=2s"
+    )
+    # A process it cannot see: the upstream default, said to be assumed.
+    assert read.metrics_resolution.assumed
+    assert read.metrics_resolution.seconds == 15.0
+
 
 @pytest.mark.parametrize("healthy", [True, False])
 def test_local_starts_the_cluster_only_when_none_is_healthy_and_never_stops_it(
