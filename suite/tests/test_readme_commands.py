@@ -23,7 +23,7 @@ def test_the_readme_block_is_venv_install_then_the_test_command(script):
     setup, test = script.split_commands(script.readme_block(REPO / "README.md"))
     assert setup[0].startswith("python3 -m venv .venv && . .venv/bin/activate")
     assert "python3 -m pip install -e '.[dev]'" in setup
-    assert test == "pytest --cluster=local"
+    assert test == "pytest --cluster=local -n 2"
 
 
 def test_comments_go_but_a_hash_inside_a_word_stays(script, tmp_path):
