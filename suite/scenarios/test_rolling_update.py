@@ -44,9 +44,10 @@ FROM_TAG, TO_TAG = "v1", "v2"
 SELECTOR = {"app.kubernetes.io/name": APP}
 
 #: Continuous traffic through the Service: 2 requests at a time, every 20 ms each. It runs in
-#: 5 s chunks (one streamed `POST /probe` each); the step between chunks is one API round trip.
+#: 3 s chunks (one streamed `POST /probe` each); the step between chunks is one API round trip,
+#: and the traffic stops at the end of its current chunk, so shorter chunks end the test sooner.
 TRAFFIC = ProbeRequest(url="http://incver/version", concurrency=2, interval_ms=20, timeout_s=2.0)
-TRAFFIC_CHUNK_S = 5.0
+TRAFFIC_CHUNK_S = 3.0
 TRAFFIC_BOUND_S = 300.0
 #: "Continuous": never longer than this between two request starts anywhere from the image change
 #: to the end of settling (a chunk boundary takes well under a second), and at least this many

@@ -97,7 +97,9 @@ MAX_CLOCK_SKEW_S = 0.5
 
 #: Traffic through the Service while one replica is sick.
 TRAFFIC = ProbeRequest(url="http://healthcheck/", concurrency=2, interval_ms=50, timeout_s=2.0)
-TRAFFIC_CHUNK_S = 10.0
+#: Traffic stops at the end of its current chunk (one streamed POST /probe): short chunks end the
+#: test soon after the pod is Ready again (10 s chunks added 1-10 s to every run).
+TRAFFIC_CHUNK_S = 3.0
 TRAFFIC_BOUND_S = 240.0
 WARMUP_ANSWERS = 10
 AFTER_READY_ANSWERS = 20
