@@ -338,6 +338,21 @@ def test_cpu_load_scales_the_deployment_out_and_back_in(
         events_namespace=namespace,
     )
     recorder.mark("scaled in")
+    # The wait above has its own watch: the recorder's copy of the same HPA status arrives a
+    # moment later (seen on kind: the verdict read the samples before it).
+    recorder.wait_for(
+        lambda: (
+            Done()
+            if any(
+                s.get("desired_replicas") == MIN_REPLICAS and s["t"] > t_load
+                for s in recorder.samples("HorizontalPodAutoscaler", APP)
+            )
+            else Pending("the recorder has not yet seen the HPA ask for the minimum")
+        ),
+        timeout_s=EVENT_DEADLINE_S,
+        what=f"the recording of hpa/{APP}",
+        expected=f"the HPA status asking for {MIN_REPLICAS} replica(s) after the load",
+    )
     samples = recorder.samples("HorizontalPodAutoscaler", APP)
     out = proofs.scale_out_evidence(samples, t_load, TARGET_CPU_PERCENT, MIN_REPLICAS)
     t_scaled_in = (
