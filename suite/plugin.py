@@ -390,6 +390,8 @@ class _OutcomeCollector:
             report.nodeid, TestOutcome(report.nodeid, outcome="unknown")
         )
         outcome.duration += report.duration
+        if report.when == "call":
+            outcome.call_duration = report.duration
         if report.when == "call" and report.passed and outcome.outcome == "unknown":
             outcome.outcome = "passed"
         if report.failed:

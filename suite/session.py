@@ -43,6 +43,8 @@ class TestOutcome:
     longrepr: str = ""
     sections: list[tuple[str, str]] = field(default_factory=list)
     skip_reason: str = ""
+    #: The test body alone (no fixture setup: on kind the first test's setup creates the cluster).
+    call_duration: float | None = None
 
 
 @dataclass

@@ -99,8 +99,10 @@ def measured(test: Mapping[str, Any]) -> dict[str, float]:
     }
     duration = float(test.get("duration_s") or 0.0)
     found["duration_s"] = round(duration, 1)
+    body = test.get("call_s")
+    body_s = float(body) if body is not None else duration
     floor = floors.floor_of(test.get("figures") or {})
-    times = floors.multiple(duration, floor) if floor else None
+    times = floors.multiple(body_s, floor) if floor else None
     if times is not None:
         found["x_floor"] = times
     return found

@@ -48,6 +48,9 @@ def build(
                 "nodeid": nodeid,
                 "outcome": outcome.outcome,
                 "duration_s": round(outcome.duration, 3),
+                "call_s": (
+                    round(outcome.call_duration, 3) if outcome.call_duration is not None else None
+                ),
                 "message": outcome.longrepr,
                 "skip_reason": outcome.skip_reason,
                 "evidence": [list(section) for section in outcome.sections]

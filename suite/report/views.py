@@ -539,13 +539,19 @@ def _chart(
     return None
 
 
-def _floor_line(figures: Mapping[str, Any], duration_s: float) -> str:
+def _body_s(test: Mapping[str, Any]) -> float:
+    """The test body's time (report.json's call_s), else its whole time (older reports)."""
+    call = test.get("call_s")
+    return float(call if call is not None else test.get("duration_s") or 0.0)
+
+
+def _floor_line(figures: Mapping[str, Any], body_s: float) -> str:
     floor = floors.floor_of(figures)
     if floor is None:
         return ""
-    times = floors.multiple(duration_s, floor)
+    times = floors.multiple(body_s, floor)
     return (
-        f"took {duration_s:.0f} s, {times:.1f}x its physical floor of {floor.describe()}"
+        f"its body took {body_s:.0f} s, {times:.1f}x its physical floor of {floor.describe()}"
         if times is not None
         else ""
     )
@@ -583,7 +589,7 @@ def view_of_test(
         ],
         traffic=_traffic_lines(test),
         raw_figures=figures,
-        floor_line=_floor_line(figures, float(test.get("duration_s") or 0.0)),
+        floor_line=_floor_line(figures, _body_s(test)),
     )
     if not recording and not probes:
         return view

@@ -10,6 +10,7 @@ import pytest
 from suite import report
 from suite.report import charts, data, svg, verdict, views
 from suite.report.__main__ import main as render_main
+from suite.session import TestOutcome
 from suite.tests.data import runs
 
 BEHAVIOURS = ["load-balancing", "self-healing", "autoscaling", "rolling-update"]
@@ -492,3 +493,31 @@ def test_a_cluster_that_could_not_be_used_is_said_so_not_no_cluster():
     text = _render(document)
     assert "--cluster=existing could not be used: cannot reach the API server x" in text
     assert "no cluster was used" not in text
+
+
+def test_a_scenario_floor_is_shown_against_its_body_not_its_setup():
+    figures = {"floor": {"total_s": 10.0, "terms": [{"what": "liveness", "s": 10.0}]}}
+    # On kind the first test's setup creates the cluster: only the body counts.
+    test = {"nodeid": "t.py::test_x", "outcome": "passed", "duration_s": 95.0, "call_s": 15.0}
+    view = views.view_of_test({**test, "figures": figures}, None, 0)
+    assert view.floor_line == "its body took 15 s, 1.5x its physical floor of 10 s = liveness 10 s"
+    assert ("floor", "{'total_s': 10.0, 'terms': [{'what': 'liveness', 's': 10.0}]}") not in (
+        view.figures
+    )
+    older = views.view_of_test({**test, "call_s": None, "figures": figures}, None, 0)
+    assert older.floor_line.startswith("its body took 95 s, 9.5x")
+    assert views.view_of_test(test, None, 0).floor_line == ""
+
+
+def test_report_json_has_each_tests_body_time():
+    outcome = TestOutcome("t.py::test_x", duration=12.0, call_duration=9.5)
+    document = report.build(
+        run_id="r",
+        started=0.0,
+        ended=1.0,
+        exitstatus=0,
+        cluster=None,
+        outcomes={"t.py::test_x": outcome},
+        records={},
+    )
+    assert document["tests"][0]["call_s"] == 9.5
