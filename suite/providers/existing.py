@@ -12,9 +12,12 @@ from suite.waiting import Done, Pending, Source, State, Verdict, WaitTimeout, wa
 
 #: The kubelet posts its node's status (the image list included) every
 #: nodeStatusUpdateFrequency (10 s, the default) when something changed, such as an image that was
-#: just imported; two updates and a margin before an image counts as missing.
+#: just imported; but the list it posts is its image manager's cache, refreshed every 30 s
+#: (pkg/kubelet/images/image_gc_manager.go). One refresh, one update and a margin before an image
+#: counts as missing (seen: an image imported at session start was not listed after 25 s).
 NODE_STATUS_UPDATE_S = 10.0
-IMAGES_LISTED_S = 2 * NODE_STATUS_UPDATE_S + 5.0
+KUBELET_IMAGE_CACHE_S = 30.0
+IMAGES_LISTED_S = KUBELET_IMAGE_CACHE_S + NODE_STATUS_UPDATE_S + 5.0
 
 METRICS_SERVER_MANIFEST = (
     "https://github.com/kubernetes-sigs/metrics-server/releases/latest/download/components.yaml"

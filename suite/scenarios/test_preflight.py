@@ -38,7 +38,7 @@ from suite.preflight import (
     permission_problem,
 )
 from suite.providers import ProviderOptions
-from suite.providers.existing import ExistingProvider
+from suite.providers.existing import IMAGES_LISTED_S, ExistingProvider
 from suite.session import STATE_KEY, SessionState
 from suite.waiting import retry_transient
 
@@ -59,8 +59,9 @@ TOKEN_LIFETIME_S = 600
 #: miss for a moment (401). Seconds on a busy 2-core machine.
 TOKEN_ACCEPTED_S = 20.0
 #: pytest-timeout backstop (suite/plugin.py): a token accepted, the nodes' image lists watched
-#: for two status updates (25 s, suite/providers/existing.py), API calls; plus a margin.
-BACKSTOP_S = TOKEN_ACCEPTED_S + 25.0 + 120.0
+#: until the kubelet's image cache and status update have caught up (IMAGES_LISTED_S), API
+#: calls; plus a margin.
+BACKSTOP_S = TOKEN_ACCEPTED_S + IMAGES_LISTED_S + 120.0
 FIX_RIGHTS = "use a context with those rights (e.g. cluster-admin on a test cluster)"
 
 

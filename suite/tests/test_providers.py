@@ -488,7 +488,9 @@ def test_existing_waits_for_the_node_status_update_that_lists_just_imported_imag
     provider = ExistingProvider(ProviderOptions(), lambda m: None)
     assert provider.images_problem(kube, refs, timeout_s=10) is None
     assert nodes.lists == 1
-    assert existing.IMAGES_LISTED_S >= 2 * existing.NODE_STATUS_UPDATE_S
+    # An image imported a moment ago shows after the kubelet's image cache refresh (30 s) and
+    # its next status update.
+    assert existing.IMAGES_LISTED_S > existing.KUBELET_IMAGE_CACHE_S + existing.NODE_STATUS_UPDATE_S
 
 
 def test_existing_images_are_pushed_for_the_architectures_build_images_builds():
