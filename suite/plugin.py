@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from suite import evidence, namespaces, naming, report
+from suite import claims, evidence, namespaces, naming, report
 from suite.context import CONTEXT_KEY
 from suite.kube import KubeconfigError, KubeError
 from suite.preflight import ClusterError, ClusterFacts, connect
@@ -68,6 +68,8 @@ _PREVIOUS_SIGTERM = pytest.StashKey[Any]()
 #: covers the test function only (`func_only`): the first test's setup may build and start the
 #: local cluster (about 25 minutes on a cold cache), under the provider's own deadlines.
 BACKSTOP_ATTRIBUTE = "BACKSTOP_S"
+#: A failed test's `claims.Failure`, as JSON in its report's user_properties.
+FAILURE_PROPERTY = "kube_alive_failure"
 DEFAULT_BACKSTOP_S = 600.0
 #: The final sweep gives up quickly on an unreachable cluster (e.g. after a second Ctrl-C).
 SWEEP_CONNECT_S = 10.0
@@ -329,6 +331,11 @@ def pytest_runtest_makereport(
     state = item.config.stash.get(STATE_KEY, None)
     if state is None:
         return report
+    if report.failed and call.excinfo is not None:
+        # Made here, where the exception is at hand (under xdist the controller only gets text):
+        # the fault matrix judges a failure by its kind and the exception's own message.
+        failure = claims.classify(call.excinfo.value, report.when)
+        report.user_properties.append((FAILURE_PROPERTY, json.dumps(failure.to_dict())))
     if (
         report.skipped
         and state.settings.fail_on_skip
@@ -376,6 +383,14 @@ def _attach_to_pytest_html(
         setattr(report, "extras", [*getattr(report, "extras", []), extra])  # noqa: B010
 
 
+def _failure_of(report: pytest.TestReport) -> dict[str, str] | None:
+    for key, value in report.user_properties:
+        if key == FAILURE_PROPERTY:
+            failure = claims.Failure.from_dict(json.loads(str(value)))
+            return failure.to_dict() if failure else None
+    return None
+
+
 class _OutcomeCollector:
     """Registered on the controller (or the only process): collects each test's outcome for
     report.json (under xdist the workers' reports arrive here too)."""
@@ -399,6 +414,7 @@ class _OutcomeCollector:
             if first_failure:
                 outcome.outcome = "failed" if report.when == "call" else "error"
                 outcome.longrepr = report.longreprtext
+                outcome.failure = _failure_of(report)
             outcome.sections.extend(
                 (title, text)
                 for title, text in report.sections

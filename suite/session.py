@@ -45,6 +45,9 @@ class TestOutcome:
     skip_reason: str = ""
     #: The test body alone (no fixture setup: on kind the first test's setup creates the cluster).
     call_duration: float | None = None
+    #: Why it failed (`claims.Failure.to_dict()`): behaviour, precondition or setup, and the
+    #: exception's own message.
+    failure: dict[str, str] | None = None
 
 
 @dataclass

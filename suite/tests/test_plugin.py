@@ -537,3 +537,47 @@ def test_a_test_that_needs_the_cluster_alone_runs_when_nothing_is_beside_it(pyte
     result = pytester.runpytest(*PLUGIN, "--cluster=local", "--co", "-q")
     result.stdout.fnmatch_lines(["*test_restarts_the_api_server*", "*test_shares_the_cluster*"])
     result.stdout.no_fnmatch_line("*marked 'alone'*")
+
+
+FAILING_THREE_WAYS = """
+import pytest
+from suite import claims
+from suite.session import STATE_KEY
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("no namespace: kube-proxy")
+
+def test_behaviour(request):
+    request.config.stash[STATE_KEY].write_cluster({"provider": "existing", "describe": "fake"})
+    # kube-proxy in a comment and in the source must never count
+    with claims.behaviour():
+        assert 1 == 2, "the restart never came: the kubelet did not act"
+
+def test_precondition():
+    assert False, "the prober never came up (kube-proxy?)"
+
+def test_setup(broken):
+    pass
+"""
+
+
+def test_a_failed_test_records_the_kind_of_failure_and_the_exceptions_own_message(pytester):
+    pytester.makepyfile(FAILING_THREE_WAYS)
+    kubeconfig = unreachable_kubeconfig(pytester.path / "kubeconfig")
+    result = pytester.runpytest(*PLUGIN, "--cluster=existing", f"--kubeconfig={kubeconfig}")
+    result.assert_outcomes(failed=2, errors=1)
+    document = json.loads((pytester.path / "reports" / "report.json").read_text())
+    failures = {test["nodeid"].rsplit("::", 1)[-1]: test["failure"] for test in document["tests"]}
+    assert failures["test_behaviour"] == {
+        "kind": "behaviour",
+        "message": "the restart never came: the kubelet did not act",
+        "exception": "ClaimFailed",
+    }
+    assert failures["test_precondition"]["kind"] == "precondition"
+    assert failures["test_precondition"]["message"] == "the prober never came up (kube-proxy?)"
+    assert failures["test_setup"] == {
+        "kind": "setup",
+        "message": "no namespace: kube-proxy",
+        "exception": "RuntimeError",
+    }
