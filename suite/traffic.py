@@ -47,6 +47,10 @@ _CHUNK_ERROR_PAUSE_S = 0.5
 _UNBOUNDED_COUNT = 20_000
 
 
+#: The prober's container port (manifests/prober), for driving one prober pod directly.
+PROBER_PORT = 8080
+
+
 class ProbeError(Exception):
     """The prober could not be reached or did not speak the protocol."""
 
@@ -61,6 +65,9 @@ class ProbeRequest:
     duration_s: float = 60.0
     interval_ms: int = 0
     timeout_s: float = 5.0
+    #: How the prober finds the Service: "dns" (its name) or "service-env" (the ClusterIP the
+    #: kubelet put into the prober pod's environment, no DNS look-up).
+    via: str = "dns"
 
     def to_json(self) -> JSON:
         """The request body."""
@@ -352,6 +359,7 @@ class Prober:
         port: str = "http",
         on_result: Callable[[ProbeResult], None] | None = None,
         selector: str | None = None,
+        pod: str | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = namespace
@@ -360,10 +368,14 @@ class Prober:
         self.on_result = on_result
         #: The prober's own pods (to tell when one dies during traffic).
         self.selector = selector or f"app.kubernetes.io/name={service}"
+        #: One prober pod to drive directly (e.g. the client on one node), not the Service.
+        self.pod = pod
 
     @property
     def probe_path(self) -> str:
         """Where `POST /probe` is sent."""
+        if self.pod is not None:
+            return pod_proxy_path(self.namespace, self.pod, PROBER_PORT, "probe")
         return service_proxy_path(self.namespace, self.service, self.port, "probe")
 
     def wait_ready(self, timeout_s: float) -> Any:
@@ -467,7 +479,6 @@ class Prober:
             raise ProbeError(
                 f"{url} in {self.namespace}: expected answers from all of {sorted(wanted)} with "
                 f"no failure; last batch after {time.monotonic() - started:.0f}s: {error}. "
-                "Is kube-proxy (the node's service proxy) running? "
                 f"Look at: kubectl -n {self.namespace} get endpointslices"
             ) from error
         return time.monotonic() - started

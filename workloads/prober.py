@@ -10,6 +10,9 @@ The prober sends requests for whoever reaches it, so it is not a general request
   label, optionally with ``.<namespace>[.svc[.<cluster domain>]]`` of its own namespace), never an
   IP address in any spelling, ``localhost`` or the prober's own Service; the request goes to the
   fully qualified ``<name>.<namespace>.svc.<domain>.``, so no DNS search path can widen it;
+- ``"via": "service-env"`` sends them to the Service's ClusterIP as the kubelet put it into this
+  pod's environment (``<NAME>_SERVICE_HOST``, set for the Services of its namespace that existed
+  when the pod started), with no DNS look-up: the ClusterIP path told apart from the DNS one;
 - each run is bounded (``MAX_*`` below: what the scenarios need, with room), and so is the whole
   process: at most ``MAX_RUNS`` runs and ``MAX_TOTAL_CONCURRENCY`` requests in flight at once; a
   run beyond either gets ``429`` with ``Retry-After`` at once. gunicorn serves the prober with
@@ -19,6 +22,7 @@ The prober sends requests for whoever reaches it, so it is not a general request
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import os
 import queue
@@ -67,6 +71,10 @@ DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 
 #: (Service name, port) -> (host, port) to connect to.
 Resolve = Callable[[str, int], tuple[str, int]]
+#: How a Service is found: its DNS name (default), or the ClusterIP in the pod's environment.
+VIA_DNS = "dns"
+VIA_SERVICE_ENV = "service-env"
+VIAS = (VIA_DNS, VIA_SERVICE_ENV)
 
 
 @dataclass(frozen=True)
@@ -87,22 +95,30 @@ class ProbeSpec:
     interval_ms: int = 0
     timeout_s: float = 2.0
     service: str = ""
+    via: str = VIA_DNS
 
     @classmethod
-    def parse(cls, body: object, resolve: Resolve | None = None) -> ProbeSpec:
+    def parse(
+        cls, body: object, resolve: Resolve | None = None, by_env: Resolve | None = None
+    ) -> ProbeSpec:
         """Validate a request body; raises a 400 with the reason. ``resolve`` maps the Service
-        the URL names to where requests go (default: itself, for tests of parsing alone)."""
+        the URL names to where requests go (default: itself, for tests of parsing alone);
+        ``by_env`` does so for ``"via": "service-env"``."""
         if not isinstance(body, dict):
             raise bad_request("the body must be a JSON object")
-        known = {"url", "count", "concurrency", "duration_s", "interval_ms", "timeout_s"}
+        known = {"url", "count", "concurrency", "duration_s", "interval_ms", "timeout_s", "via"}
         unknown = sorted(set(body) - known)
         if unknown:
             raise bad_request(f"unknown field(s): {', '.join(unknown)}")
         url = body.get("url")
         if not isinstance(url, str) or not url:
             raise bad_request("url is required and must be a string")
+        via = body.get("via", VIA_DNS)
+        if via not in VIAS:
+            raise bad_request(f"via must be one of {', '.join(VIAS)}, got {via!r}")
         name, port, target = _split_url(url)
-        host, connect_port = (resolve or (lambda n, p: (n, p)))(name, port)
+        chosen = by_env if via == VIA_SERVICE_ENV else resolve
+        host, connect_port = (chosen or (lambda n, p: (n, p)))(name, port)
         return cls(
             url=url,
             host=host,
@@ -114,6 +130,7 @@ class ProbeSpec:
             interval_ms=_int_field(body, "interval_ms", 0, 0, MAX_INTERVAL_MS),
             timeout_s=_positive_float_field(body, "timeout_s", 2.0, MAX_TIMEOUT_S),
             service=name.lower().rstrip(".").split(".")[0],
+            via=str(via),
         )
 
 
@@ -188,6 +205,30 @@ def in_cluster_resolver(namespace: str | None, domain: str) -> Resolve:
                 "sends no requests; set it from metadata.namespace (the downward API)"
             )
         return f"{name}.{namespace}.svc.{domain}.", port
+
+    return resolve
+
+
+def service_env_resolver(
+    namespace: str | None, domain: str, environ: Mapping[str, str] | None = None
+) -> Resolve:
+    """Requests go to the Service's ClusterIP from this pod's environment (no DNS): only a
+    Service of the prober's namespace, and only an IP address the kubelet put there."""
+    env = os.environ if environ is None else environ
+
+    def resolve(host: str, port: int) -> tuple[str, int]:
+        name = service_name(host, namespace, domain)
+        key = name.upper().replace("-", "_") + "_SERVICE_HOST"
+        address = env.get(key, "")
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise bad_request(
+                f"Service {name} is not in this pod's environment ({key} is {address!r}): the "
+                "kubelet sets it for the Services of the pod's namespace that existed when the "
+                "pod started, unless the pod has enableServiceLinks: false"
+            ) from None
+        return address, port
 
     return resolve
 
@@ -373,28 +414,36 @@ def stream(run: _Run, prober: Mapping[str, str]) -> Iterator[bytes]:
             "errors": dict(errors),
             "duration_s": round(time.monotonic() - started, 6),
             "prober": dict(prober),
+            "via": run.spec.via,
+            "address": f"{run.spec.host}:{run.spec.port}",
         }
         yield _line({"summary": summary})
     finally:
         run.stop.set()
 
 
-def create_app(resolve: Resolve | None = None, admission: Admission | None = None) -> flask.Flask:
+def create_app(
+    resolve: Resolve | None = None,
+    admission: Admission | None = None,
+    by_env: Resolve | None = None,
+) -> flask.Flask:
     """``POST /probe`` streams NDJSON records; ``GET /healthz``, ``GET /readyz``.
 
     ``resolve`` maps a Service name to where requests go (default: its fully qualified name in
     the namespace from ``POD_NAMESPACE``); tests pass their own.
     """
     app = new_app("prober")
+    namespace = os.environ.get(NAMESPACE_ENV) or None
     if resolve is None:
-        namespace = os.environ.get(NAMESPACE_ENV) or None
         resolve = in_cluster_resolver(namespace, cluster_domain(namespace))
+    if by_env is None:
+        by_env = service_env_resolver(namespace, cluster_domain(namespace))
     room = admission or Admission()
     app.extensions["kube_alive_prober_admission"] = room
 
     @app.post("/probe")
     def probe() -> flask.Response:
-        spec = ProbeSpec.parse(flask.request.get_json(force=True, silent=True), resolve)
+        spec = ProbeSpec.parse(flask.request.get_json(force=True, silent=True), resolve, by_env)
         refused = room.enter(spec.concurrency)
         if refused is not None:
             response = answer({"reason": f"busy: {refused}; try again"}, status=429)

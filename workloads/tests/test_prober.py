@@ -415,3 +415,44 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_via_service_env_goes_to_the_cluster_ip_from_the_environment_without_dns(
+    local_server: LocalServer,
+) -> None:
+    def no_dns(name: str, port: int) -> tuple[str, int]:
+        raise AssertionError(f"DNS path used for {name}")
+
+    by_env = prober.service_env_resolver(
+        "ns", "cluster.local", {"GETIP_SERVICE_HOST": "127.0.0.1", "MY_APP_SERVICE_HOST": "::1"}
+    )
+    client = prober.create_app(resolve=no_dns, by_env=by_env).test_client()
+    lines = run_probe(client, url=svc(local_server), count=3, via="service-env")
+    summary = lines[-1]["summary"]
+    assert summary["ok"] == 3
+    assert summary["via"] == "service-env"
+    assert summary["address"] == f"127.0.0.1:{local_server.port}"
+    assert by_env("my-app.ns.svc", 80) == ("::1", 80)
+
+
+@pytest.mark.parametrize(
+    ("environ", "host", "why"),
+    [
+        ({}, "getip", "not in this pod's environment"),
+        ({"GETIP_SERVICE_HOST": "evil.example"}, "getip", "not in this pod's environment"),
+        ({"GETIP_SERVICE_HOST": "10.0.0.1"}, "getip.other", "outside namespace"),
+        ({"PROBER_SERVICE_HOST": "10.0.0.1"}, "prober", "not a target"),
+    ],
+)
+def test_via_service_env_refuses_what_the_environment_does_not_hold(environ, host, why) -> None:
+    by_env = prober.service_env_resolver("ns", "cluster.local", environ)
+    client = prober.create_app(resolve=loopback, by_env=by_env).test_client()
+    response = client.post("/probe", json={"url": f"http://{host}/", "via": "service-env"})
+    assert response.status_code == 400
+    assert why in response.get_data(as_text=True)
+
+
+def test_via_must_be_known(client: flask.testing.FlaskClient) -> None:
+    response = client.post("/probe", json={"url": "http://getip/", "via": "ip"})
+    assert response.status_code == 400
+    assert "via must be one of dns, service-env" in response.get_data(as_text=True)
