@@ -19,6 +19,7 @@ from suite.kube import (
     get_object,
     is_terminating,
     list_objects,
+    name_of,
     selector_string,
 )
 from suite.preflight import ClusterError
@@ -227,6 +228,9 @@ def prober(
     inside the cluster (every probe result goes into the report)."""
     workloads.deploy("prober")
     context = _context(request)
-    driver = Prober(cluster.kube, namespace, on_result=context.probes.append)
+    # Reached through its pod, not its Service: the suite's own path must not depend on the
+    # Service routing (EndpointSlices, the service proxy) that the scenarios put to the test.
+    pod = name_of(workloads.pods("prober")[0])
+    driver = Prober(cluster.kube, namespace, on_result=context.probes.append, pod=pod)
     driver.wait_ready(PROBER_REACHABLE_S)
     return driver

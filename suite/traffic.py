@@ -380,15 +380,24 @@ class Prober:
 
     def wait_ready(self, timeout_s: float) -> Any:
         """Wait (bounded retries on transient errors) until the prober answers via its Service."""
-        path = service_proxy_path(self.namespace, self.service, self.port, "")
+        if self.pod is not None:
+            path = pod_proxy_path(self.namespace, self.pod, PROBER_PORT, "")
+            what, how = f"pod/{self.pod}", "the API server's pod proxy"
+            hint = f"kubectl -n {self.namespace} describe pod/{self.pod}"
+        else:
+            path = service_proxy_path(self.namespace, self.service, self.port, "")
+            what, how = f"service/{self.service}", "the API server's service proxy"
+            hint = (
+                f"kubectl -n {self.namespace} get endpointslices "
+                f"-l kubernetes.io/service-name={self.service}"
+            )
         return retry_transient(
             lambda: self.kube.request("GET", path, timeout=(5.0, 10.0)),
             timeout_s=timeout_s,
-            what=f"service/{self.service}",
+            what=what,
             where=self.namespace,
-            expected="an answer through the API server's service proxy",
-            hint=f"kubectl -n {self.namespace} get endpointslices "
-            f"-l kubernetes.io/service-name={self.service}",
+            expected=f"an answer through {how}",
+            hint=hint,
         )
 
     def _chunk(
