@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from localcluster import build, config, engine, kindnode
+from localcluster import build, config, engine, kindfaults, kindnode
 from localcluster.util import ClusterError, Log, run
 
 
@@ -64,11 +64,19 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "load-workloads",
         help="build the workload images (cached) and `docker load` them into the engine",
     )
+    kind_fault = sub.add_parser(
+        "kind-fault", help="break one worker of a kind cluster on purpose, and undo it"
+    )
+    kind_fault.add_argument("action", choices=["apply", "clear", "list"])
+    kind_fault.add_argument("name", nargs="?", help="the fault (apply)")
+    kind_fault.add_argument("--kind-cluster", default="kube-alive", help="default: %(default)s")
 
 
 def run_command(args: argparse.Namespace, log: Log) -> int:
     """Run one of the commands registered by add_parsers."""
     paths = config.Paths.default()
+    if args.command == "kind-fault":
+        return _kind_fault(args, log)
     if args.command == "kind-node-image":
         if args.prepare:
             kindnode.prepare(paths, log)
@@ -103,6 +111,20 @@ def run_command(args: argparse.Namespace, log: Log) -> int:
         for line in pulls:
             print(line)
         return 0 if pulls else 1
+    return 0
+
+
+def _kind_fault(args: argparse.Namespace, log: Log) -> int:
+    if args.action == "list":
+        for fault in kindfaults.FAULTS.values():
+            print(f"{fault.name}  {fault.broken}: {fault.how}")
+        return 0
+    if args.action == "clear":
+        kindfaults.clear(args.kind_cluster, log)
+        return 0
+    if not args.name:
+        raise ClusterError("kind-fault apply needs a NAME; see `kind-fault list`")
+    kindfaults.apply(args.kind_cluster, args.name, log)
     return 0
 
 
