@@ -93,6 +93,7 @@ def test_prober_run_posts_the_request_and_summarises():
         "duration_s": 60.0,
         "interval_ms": 0,
         "timeout_s": 5.0,
+        "via": "dns",
     }
     assert result.complete
     assert result.by_pod() == {"getip-a": 1, "getip-b": 1}
