@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from suite.report import catches, verdict, views
+from suite.report import verdict, views
 from suite.session import SessionState, TestOutcome
 
 TEMPLATE = "report.html.j2"
@@ -52,6 +52,7 @@ def build(
                     round(outcome.call_duration, 3) if outcome.call_duration is not None else None
                 ),
                 "message": outcome.longrepr,
+                "failure": outcome.failure,
                 "skip_reason": outcome.skip_reason,
                 "evidence": [list(section) for section in outcome.sections]
                 or record.pop("evidence", []),
@@ -128,8 +129,6 @@ def write(
     )
     directory = state.settings.report_dir
     directory.mkdir(parents=True, exist_ok=True)
-    # A fault matrix run before this one (`python -m suite.faultmatrix`) goes into its report.
-    document["catches"] = catches.load(directory)
     json_path = directory / "report.json"
     json_path.write_text(json.dumps(document, default=str, indent=1))
     html_path = directory / "report.html"

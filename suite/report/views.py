@@ -17,8 +17,6 @@ from markupsafe import Markup
 
 from suite import floors
 from suite.report import charts
-from suite.report.catches import Catches
-from suite.report.catches import view as catches_view
 from suite.report.data import (
     Answer,
     Mark,
@@ -153,6 +151,12 @@ def _lb_headline(f: Mapping[str, Any]) -> str | None:
         text += f", spread p = {f['p_value']:.2f}"
     if f.get("by_node"):
         text += f", on {len(f['by_node'])} node(s)"
+    paths = f.get("paths") or {}
+    if isinstance(paths, Mapping) and paths:
+        text += (
+            f"; reached from {len(paths)} node(s) through the ClusterIP and the DNS name, "
+            "every replica from each"
+        )
     return text
 
 
@@ -163,6 +167,8 @@ def _infected_headline(f: Mapping[str, Any]) -> str | None:
             f"{_s(f['restarted_after_s'])} s, "
             f"Ready again after {_s(f.get('ready_again_after_s') or 0)} s"
         )
+        if f.get("answering_again_after_s") is not None:
+            text += f", answering through the Service {_s(f['answering_again_after_s'])} s later"
         if f.get("requests") is not None:
             text += (
                 f"; {_n(f['failed_while_out'])} of {_n(f['requests'])} requests failed while "
@@ -286,10 +292,15 @@ FIGURE_WORDS = {
     "share_pct": "share per pod (%)",
     "share_bound_pp": "share bound (points from fair)",
     "schedulable_nodes": "schedulable nodes",
+    "paths": "from each node's client, per path: answered, failed, replicas answering",
     "service_converged_s": "Service converged after (s)",
     "restart_earliest_s": "restart no earlier than (s)",
     "routing_bound_s": "routed around within (s)",
     "sick_out_s": "sick pod out of the Service for (s)",
+    "restart_deadline_s": "restart deadline, from the admitted liveness probe (s)",
+    "slice_out_after_not_ready_s": "out of the EndpointSlice after NotReady (s)",
+    "answering_again_after_s": "answering through the Service again after Ready (s)",
+    "answer_gap_s": "longest stretch without an answer, per pod (s)",
     "failed_before_routed_around": "failed before the Service routed around",
     "failed_while_out": "failed while routed around",
     "clock_skew_s": "clock skew bound, measured (s)",
@@ -379,8 +390,6 @@ class Page:
     others: list[TestView]
     others_counts: list[tuple[str, int]]
     exitstatus: int
-    #: The fault matrix's "what this suite catches" table, when the run had one.
-    catches: Catches | None = None
 
 
 MAX_EVENTS = 150
@@ -702,5 +711,4 @@ def page(document: Mapping[str, Any]) -> Page:
         others=others,
         others_counts=sorted(others_counts.items()),
         exitstatus=int(document.get("exitstatus") or 0),
-        catches=catches_view(document),
     )

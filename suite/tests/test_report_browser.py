@@ -10,6 +10,10 @@ on it too). To check the report of a real run, point at it:
 The screenshot goes to $KUBE_ALIVE_SCREENSHOT, else beside a given report (report.png), else
 into the test's temporary directory.
 
+The fault matrix's own page is checked too: $KUBE_ALIVE_FAULT_MATRIX_HTML (must exist; CI sets
+it to reports/fault-matrix.html), else a fault-matrix.html beside a given report when there is
+one, else a page drawn from a made-up matrix. Its screenshot goes beside it (fault-matrix.png).
+
 Playwright's own browser download cannot work here: it launches the Chromium at
 $KUBE_ALIVE_CHROMIUM (default /usr/bin/chromium, from `apt-get install chromium`). Without
 Playwright or Chromium the test skips, except in CI or when a report was given: then it fails.
@@ -24,6 +28,7 @@ import pytest
 
 from suite import report
 from suite.browser import CHROMIUM_ARGS, chromium_executable
+from suite.report import catches
 from suite.tests.data import runs
 
 BEHAVIOURS = ["load-balancing", "self-healing", "autoscaling", "rolling-update"]
@@ -77,6 +82,10 @@ def opened(chromium, report_page):
     """The report opened in a page; every request that is not the file itself is refused and
     remembered, console errors too."""
     path, _, _ = report_page
+    yield from _open(chromium, path)
+
+
+def _open(chromium, path):
     context = chromium.new_context(viewport=VIEWPORT)
     page = context.new_page()
     outside, errors = [], []
@@ -179,3 +188,164 @@ def test_screenshot_of_the_whole_report(opened, report_page):
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 50_000
+
+
+# ---- the fault matrix's own page (fault-matrix.html) ---------------------------------------
+
+MATRIX_VARIABLE = "KUBE_ALIVE_FAULT_MATRIX_HTML"
+
+
+def _made_up_matrix():
+    """A matrix run as `python -m suite.faultmatrix` writes it: one fault caught, one stopped by
+    a precondition, one not run, a variant that passed and one that failed."""
+    cluster = {
+        "provider": "local",
+        "describe": "local cluster (upstream components as host processes)",
+        "facts": {"server_version": "v1.34.4", "nodes": [{"name": "ka-node-1", "ready": True}]},
+    }
+
+    def fault(name, status, kind, line):
+        result = {"nodeid": runs.LB, "status": status, "kind": kind, "line": line}
+        if kind:
+            result["report"] = f"faults/{name}/report.html"
+        return {"fault": name, "broken": "a part", "how": "stopped", "results": [result]}
+
+    return {
+        "run_id": "fm-20251127T010000Z-ab12",
+        "started": runs.STARTED,
+        "ended": runs.STARTED + 480,
+        "duration_s": 480,
+        "healthy_checked": True,
+        "cluster": cluster,
+        "pytest_runs": [
+            {
+                "purpose": "fault service-routing-stopped",
+                "run_id": "a1b2c3",
+                "exit": 1,
+                "report": "faults/service-routing-stopped/report.html",
+            },
+            {
+                "purpose": "restored cluster",
+                "run_id": "d4e5f6",
+                "exit": 0,
+                "report": "faults/healthy/report.html",
+            },
+        ],
+        "faults": [
+            fault(
+                "service-routing-stopped",
+                catches.CAUGHT,
+                "behaviour",
+                "0 of 400 answers: kube-proxy (the node's service proxy) routed none " * 6,
+            ),
+            fault(
+                "metrics-api-gone",
+                catches.STOPPED,
+                "precondition",
+                "no metrics API (metrics.k8s.io): install metrics-server",
+            ),
+            fault("slow-disk", catches.NOT_RUN, None, "localcluster: cannot apply slow-disk"),
+        ],
+        "variants": [
+            {
+                "variant": "proxy-ipvs",
+                "differs": "kube-proxy in IPVS mode",
+                "status": "passed",
+                "results": [{"nodeid": runs.LB, "outcome": "passed", "line": ""}],
+            },
+            {
+                "variant": "slow-hpa-sync",
+                "differs": "HPA sync every 30 s",
+                "status": "failed",
+                "results": [{"nodeid": runs.HPA, "outcome": "failed", "line": "scaled out late"}],
+            },
+        ],
+        "healthy": {runs.LB: {"outcome": "passed", "line": ""}},
+        "problems": ["metrics-api-gone: stopped by a precondition"],
+    }
+
+
+@pytest.fixture(scope="module")
+def matrix_page(tmp_path_factory):
+    """(fault-matrix.html, its fault-matrix.json or None, screenshot path, from a real run)."""
+    given = os.environ.get(MATRIX_VARIABLE)
+    report_given = os.environ.get("KUBE_ALIVE_REPORT_HTML")
+    if given:
+        path = Path(given).resolve()
+        assert path.is_file(), f"{MATRIX_VARIABLE}={given}: no such file"
+    elif report_given and Path(report_given).with_name(catches.PAGE).is_file():
+        path = Path(report_given).with_name(catches.PAGE).resolve()
+    elif report_given:
+        pytest.skip(f"no {catches.PAGE} beside {report_given} (set {MATRIX_VARIABLE} to check one)")
+    else:
+        directory = tmp_path_factory.mktemp("matrix")
+        path = directory / catches.PAGE
+        path.write_text(catches.render(_made_up_matrix()))
+        return path, None, directory / "fault-matrix.png", False
+    data = catches.load(path.with_name(catches.FILE))
+    return path, data, path.with_name("fault-matrix.png"), True
+
+
+@pytest.fixture(scope="module")
+def matrix_opened(chromium, matrix_page):
+    """fault-matrix.html opened like the report: nothing fetched, console errors remembered."""
+    path, _, _, _ = matrix_page
+    yield from _open(chromium, path)
+
+
+def test_fault_matrix_page_opens_fast_and_fetches_nothing(matrix_opened):
+    page, outside, errors = matrix_opened
+    assert outside == []
+    assert errors == []
+    loaded = page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
+    assert loaded < OPEN_WITHIN_MS
+
+
+def test_fault_matrix_page_says_which_run_and_cluster_it_belongs_to(matrix_opened, matrix_page):
+    page, _, _ = matrix_opened
+    _, data, _, real = matrix_page
+    run_id = page.locator("body").get_attribute("data-run-id")
+    assert run_id
+    assert run_id != "?"
+    assert page.locator(".facts .run-id").inner_text() == run_id
+    assert page.locator(".facts dd.cluster").inner_text().strip()
+    if real:
+        assert data is not None, "no fault-matrix.json beside the page"
+        assert data["run_id"] == run_id, "the page and fault-matrix.json are of different runs"
+
+
+def test_fault_matrix_page_shows_both_tables_with_the_lines_judged(matrix_opened, matrix_page):
+    page, _, _ = matrix_opened
+    _, data, _, real = matrix_page
+    for section in ("faults", "variants"):
+        table = page.locator(f"section#{section} table")
+        table.scroll_into_view_if_needed()
+        assert table.is_visible(), f"no visible {section} table"
+    rows = page.locator("section#faults tbody tr[data-fault]")
+    expected = sum(len(f.get("results") or []) for f in data["faults"]) if real else 3
+    assert rows.count() == expected
+    for index in range(rows.count()):
+        row = rows.nth(index)
+        status = row.get_attribute("data-status")
+        assert status in catches.STATUSES
+        assert row.locator(".status").inner_text() == status
+        assert row.locator("td.line").inner_text().strip(), f"row {index}: no line judged"
+    variants = page.locator("section#variants tbody tr[data-variant]")
+    if real:
+        assert variants.count() == sum(len(v.get("results") or []) for v in data["variants"])
+    else:
+        assert variants.count() == 2
+    for index in range(variants.count()):
+        row = variants.nth(index)
+        outcome = row.get_attribute("data-outcome")
+        assert row.locator(".status").inner_text() == outcome
+        if outcome != "passed":
+            assert row.locator("td.line").inner_text().strip()
+
+
+def test_screenshot_of_the_fault_matrix_page(matrix_opened, matrix_page):
+    page, _, _ = matrix_opened
+    _, _, shot, _ = matrix_page
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
