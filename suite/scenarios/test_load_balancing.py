@@ -106,7 +106,7 @@ SERVICE_ADMITTED: dict[str, Any] = {
         "sessionAffinity": "None",
         "sessionAffinityConfig": ABSENT,
         "internalTrafficPolicy": "Cluster",
-        "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+        "ports": [{"name": "http", "port": 80}],
     }
 }
 POD_ADMITTED: dict[str, Any] = {
@@ -115,7 +115,7 @@ POD_ADMITTED: dict[str, Any] = {
         "containers": [
             {
                 "name": APP,
-                "readinessProbe": {"periodSeconds": READINESS_PERIOD_S, "failureThreshold": 1},
+                "readinessProbe": {"periodSeconds": READINESS_PERIOD_S},
             }
         ],
     }
@@ -138,10 +138,10 @@ def _schedulable_nodes(cluster: Cluster) -> list[str]:
     return sorted(names)
 
 
-def _start_node_clients(cluster: Cluster, namespace: str, nodes: Sequence[str]) -> dict[str, str]:
+def _create_node_clients(cluster: Cluster, namespace: str, nodes: Sequence[str]) -> dict[str, str]:
     """One prober pod pinned to each node (the prober's own pod template; a label its Service
     does not select), created after Service getip so its environment holds the ClusterIP;
-    returns node -> pod once all are Ready."""
+    returns node -> pod."""
     template = get_object(cluster.kube, DEPLOYMENTS, namespace, "prober")["spec"]["template"]
     labels = {"app.kubernetes.io/name": NODE_CLIENT_NAME, "app.kubernetes.io/part-of": "kube-alive"}
     clients = {}
@@ -155,6 +155,12 @@ def _start_node_clients(cluster: Cluster, namespace: str, nodes: Sequence[str]) 
         }
         cluster.kube.request("POST", PODS.path(namespace), body=body)
         clients[node] = name
+    return clients
+
+
+def _wait_node_clients(cluster: Cluster, namespace: str, clients: dict[str, str]) -> dict[str, str]:
+    """Wait until every node client is Ready; returns them."""
+    nodes = sorted(clients)
 
     def ready(pods: list[JSON]) -> Verdict:
         up = sorted(name_of(pod) for pod in pods if is_pod_ready(pod))
@@ -310,15 +316,19 @@ def test_service_spreads_new_connections_over_every_replica(
     are all answered, every ready replica answers within 4 percentage points of a fair 25 %, and
     the replicas on every node they were spread to answer."""
     figures[floors.FIGURE_KEY] = FLOOR.to_dict()
-    workloads.deploy(APP, replicas=REPLICAS)
+    workloads.apply(APP, replicas=REPLICAS)
+    # The node clients start while the replicas do: created after Service getip (so their
+    # environment holds its ClusterIP), waited for after the replicas are Ready.
+    schedulable = _schedulable_nodes(cluster)
+    created = _create_node_clients(cluster, namespace, schedulable)
+    workloads.wait_ready(APP)
     service = get_object(cluster.kube, SERVICES, namespace, APP)
     pods = [pod for pod in workloads.pods(APP) if is_pod_ready(pod)]
     ready = sorted(name_of(pod) for pod in pods)
     node_of_pod = {name_of(pod): str(pod["spec"].get("nodeName") or "") for pod in pods}
     figures.update(node_of_pod=node_of_pod)
     assert len(ready) == REPLICAS, f"expected {REPLICAS} ready getip pods, found {ready}"
-    schedulable = _schedulable_nodes(cluster)
-    clients = _start_node_clients(cluster, namespace, schedulable)
+    clients = _wait_node_clients(cluster, namespace, created)
     cluster_ip = str((service.get("spec") or {}).get("clusterIP") or "")
 
     with claims.behaviour():
