@@ -25,7 +25,27 @@ def _fault(action: str, name: str | None) -> int:
         assert name is not None
         api.fault_apply(name, stderr_log)
     else:
+        if name is not None:
+            faults.lookup(name)
         api.fault_clear(name, stderr_log)
+    return 0
+
+
+def _variant(action: str, name: str | None) -> int:
+    if action == "list":
+        for line in faults.describe_variants():
+            print(line)
+    elif action == "status":
+        current = api.variant_active()
+        print(current or "no variant applied")
+        return 0 if current else 1
+    elif action == "apply":
+        assert name is not None
+        api.variant_apply(name, stderr_log)
+    else:
+        if name is not None:
+            faults.lookup_variant(name)
+        api.variant_clear(name, stderr_log)
     return 0
 
 
@@ -57,10 +77,23 @@ def main(argv: list[str] | None = None) -> int:
     clear.add_argument("name", metavar="NAME", nargs="?")
     fault_sub.add_parser("list", help="each fault: what it breaks and how")
     fault_sub.add_parser("status", help="print the applied fault; exit 0 if one is applied")
+    variant = sub.add_parser(
+        "variant",
+        help="switch the running cluster to a named healthy variant and back (`variant list`)",
+    )
+    variant_sub = variant.add_subparsers(dest="action", required=True)
+    variant_apply = variant_sub.add_parser("apply", help="reconfigure the cluster as NAME says")
+    variant_apply.add_argument("name", metavar="NAME")
+    variant_clear = variant_sub.add_parser(
+        "clear", help="undo the applied variant (checked to be NAME)"
+    )
+    variant_clear.add_argument("name", metavar="NAME", nargs="?")
+    variant_sub.add_parser("list", help="each variant: how it differs, why it is valid")
+    variant_sub.add_parser("status", help="print the applied variant; exit 0 if one is applied")
     kindcli.add_parsers(sub)
     args = parser.parse_args(argv)
     try:
-        if args.command in ("kind-node-image", "engine"):
+        if args.command in ("kind-node-image", "engine", "kind-fault"):
             return kindcli.run_command(args, stderr_log)
         if args.command == "build":
             api.build(stderr_log)
@@ -76,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             api.load_images(args.refs, stderr_log)
         elif args.command == "fault":
             return _fault(args.action, args.name if "name" in args else None)
+        elif args.command == "variant":
+            return _variant(args.action, args.name if "name" in args else None)
     except faults.FaultNotApplicable as exc:
         print(f"localcluster {args.command}: {exc}", file=sys.stderr)
         return NOT_APPLICABLE

@@ -23,6 +23,9 @@ __all__ = [
     "load_images",
     "status",
     "up",
+    "variant_active",
+    "variant_apply",
+    "variant_clear",
 ]
 
 
@@ -108,6 +111,22 @@ def fault_clear(name: str | None, log: Log) -> None:
 
 
 def fault_active() -> str | None:
-    """The name of the applied fault, or None."""
+    """The name of the applied fault, or None (also while a variant is applied)."""
     fault = faults.active(_paths())
-    return fault.name if fault is not None else None
+    return fault.name if fault is not None and fault.kind == "fault" else None
+
+
+def variant_apply(name: str, log: Log) -> None:
+    """Switch the running, healthy cluster to the named variant (see `localcluster.faults`)."""
+    faults.apply_variant(_paths(), name, log, healthy=is_healthy)
+
+
+def variant_clear(name: str | None, log: Log) -> None:
+    """Switch back from the applied variant (checking it is `name`, if given)."""
+    faults.clear(_paths(), log, name)
+
+
+def variant_active() -> str | None:
+    """The name of the applied variant, or None."""
+    change = faults.active(_paths())
+    return change.name if change is not None and change.kind == "variant" else None

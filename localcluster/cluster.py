@@ -220,6 +220,9 @@ def up(paths: config.Paths, log: Log) -> dict[str, float]:
         )
         timings[spec.name] = time.monotonic() - t
         log(f"{spec.name} ready ({waited:.1f}s)")
+    if faults.active(paths) is not None:
+        # An admission fault lives in the API: its policies go once the API server answers.
+        faults.clear(paths, log, restart=False)
     timings["total"] = time.monotonic() - t0
     log(f"cluster up in {timings['total']:.0f}s; KUBECONFIG={paths.admin_kubeconfig}")
     return timings
@@ -398,7 +401,10 @@ def status(paths: config.Paths, out: Log) -> bool:
         out(f"{spec.name:24} {'-' if pid is None else pid:>8}  {state}")
     fault = faults.active(paths)
     if fault is not None:
-        out(f"fault applied: {fault.name} ({fault.how}); `python -m localcluster fault clear`")
+        out(
+            f"{fault.kind} applied: {fault.name} ({fault.how}); "
+            f"`python -m localcluster {fault.kind} clear`"
+        )
         healthy = False
     out(f"kubeconfig: {paths.admin_kubeconfig}")
     return healthy

@@ -279,6 +279,11 @@ def specs(paths: config.Paths) -> list[Spec]:
             f"--service-cluster-ip-range={config.SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
             "--enable-admission-plugins=NodeRestriction",
+            # MutatingAdmissionPolicy (beta in v1.34, off by default; its admission plugin is on
+            # by default): the admission faults (localcluster/faults.py) rewrite what the suite
+            # submits with such policies. With no policy it changes nothing.
+            "--feature-gates=MutatingAdmissionPolicy=true",
+            "--runtime-config=admissionregistration.k8s.io/v1beta1=true",
             "--allow-privileged=false",
             f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
             f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",

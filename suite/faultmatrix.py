@@ -65,6 +65,10 @@ KUBE_PROXY = r"kube-proxy|service proxy"
 HPA_CONTROLLER = r"horizontal-pod-autoscaler|HorizontalPodAutoscaler controller|HPA controller"
 DEPLOYMENT_CONTROLLER = r"deployment controller"
 METRICS_API = r"metrics API|metrics-server"
+ENDPOINTSLICE_CONTROLLER = r"EndpointSlice controller"
+CLUSTER_DNS = r"CoreDNS|cluster DNS"
+#: An admission fault: the read-back's line (suite/admitted.py `rewritten`), then the field it saw.
+ADMISSION = r"an admission webhook or policy rewrote it\).*"
 
 #: Exit status of `python -m localcluster fault|variant apply` when it cannot be applied here.
 NOT_APPLICABLE = 3
@@ -94,10 +98,16 @@ class Target:
 
 MATRIX: tuple[Target, ...] = (
     Target("service-routing-stopped", (LOAD_BALANCING,), KUBE_PROXY),
-    Target("service-routing-late", (SELF_HEALING,), KUBE_PROXY),
+    Target("service-routing-late", (SELF_HEALING, ROLLING_UPDATE), KUBE_PROXY),
+    Target("endpointslice-controller-off", (LOAD_BALANCING,), ENDPOINTSLICE_CONTROLLER),
+    Target("cluster-dns-stopped", (LOAD_BALANCING,), CLUSTER_DNS),
     Target("hpa-controller-off", (AUTOSCALING,), HPA_CONTROLLER),
     Target("deployment-controller-off", (ROLLING_UPDATE,), DEPLOYMENT_CONTROLLER),
     Target("metrics-api-gone", (AUTOSCALING,), METRICS_API),
+    Target("admission-probe-slowed", (SELF_HEALING,), ADMISSION + r"livenessProbe\.periodSeconds"),
+    Target("admission-readiness-stripped", (ROLLING_UPDATE,), ADMISSION + r"readinessProbe"),
+    Target("admission-cpu-request-changed", (AUTOSCALING,), ADMISSION + r"requests\.cpu"),
+    Target("admission-session-affinity", (LOAD_BALANCING,), ADMISSION + r"sessionAffinity"),
     Target("node-service-routing-dropped", (LOAD_BALANCING,), KUBE_PROXY, cluster="kind"),
 )
 
@@ -113,7 +123,12 @@ class Variant:
 
 #: One line each, `Variant(NAME, (SCENARIO, ...))`; NAME as `python -m localcluster variant list`
 #: has it. Empty: the matrix runs no variant, and its page says so.
-VARIANTS: tuple[Variant, ...] = ()
+VARIANTS: tuple[Variant, ...] = (
+    Variant("hpa-sync-slow", (AUTOSCALING,)),
+    Variant("metrics-resolution-slow", (AUTOSCALING,)),
+    Variant("proxy-sync-period", (LOAD_BALANCING, SELF_HEALING)),
+    Variant("kube-proxy-nftables", (LOAD_BALANCING, SELF_HEALING, ROLLING_UPDATE)),
+)
 
 
 CHAIN_MARKERS = (
