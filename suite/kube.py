@@ -648,6 +648,13 @@ class ListWatcher:
                 return
             with self._lock:
                 self._stream = stream
+                # A stop that came while the watch was opening found no stream to close.
+                stopping = self._stopping.is_set()
+            if stopping:
+                with self._lock:
+                    self._stream = None
+                stream.close()
+                return
             try:
                 for line in stream:
                     if self._stopping.is_set():

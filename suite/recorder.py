@@ -1,8 +1,8 @@
 """A background recorder of everything that happens in one test namespace.
 
-It watches pods, events, ReplicaSets, Deployments and HorizontalPodAutoscalers (one list+watch
-thread each, resumed by relisting when a watch expires or breaks, e.g. while the API server
-restarts) and timestamps every change twice: on
+It watches pods, events, ReplicaSets, Deployments, HorizontalPodAutoscalers and EndpointSlices
+(one list+watch thread each, resumed by relisting when a watch expires or breaks, e.g. while the
+API server restarts) and timestamps every change twice: on
 the monotonic clock (`t`, seconds since the recorder started; for durations) and the wall clock
 (`wall`, epoch seconds; to line up with request records and other machines). Scenarios `mark()`
 their own actions on the same clocks, ask `pod_moments()` and friends for assertions, and
@@ -28,6 +28,7 @@ from typing import Any
 
 from suite.kube import (
     DEPLOYMENTS,
+    ENDPOINTSLICES,
     EVENTS,
     HPAS,
     JSON,
@@ -53,6 +54,7 @@ WATCHED: dict[str, Resource] = {
     "ReplicaSet": REPLICASETS,
     "Deployment": DEPLOYMENTS,
     "HorizontalPodAutoscaler": HPAS,
+    "EndpointSlice": ENDPOINTSLICES,
 }
 
 
@@ -230,7 +232,36 @@ def hpa_sample(obj: Mapping[str, Any]) -> JSON:
         "cpu_utilization": int(current_cpu) if current_cpu is not None else None,
         "target_utilization": int(target_cpu) if target_cpu is not None else None,
         "last_scale_time": status.get("lastScaleTime"),
+        # Whether a controller ever wrote the status: the HPA controller sets no
+        # observedGeneration in v1.34, but a later one (or another autoscaler) may.
+        "observed_generation": status.get("observedGeneration"),
         "conditions": conditions,
+    }
+
+
+def endpointslice_sample(obj: Mapping[str, Any]) -> JSON:
+    """The recorded figures of a discovery.k8s.io/v1 EndpointSlice: its Service and, per
+    endpoint, the pod it stands for and its conditions (a missing `ready` counts as ready, as
+    the API says consumers should read it)."""
+    labels = labels_of(obj)
+    endpoints = []
+    for endpoint in obj.get("endpoints") or []:
+        target = endpoint.get("targetRef") or {}
+        conditions = endpoint.get("conditions") or {}
+        endpoints.append(
+            {
+                "pod": str(target.get("name") or "") if target.get("kind") == "Pod" else "",
+                "addresses": [str(address) for address in endpoint.get("addresses") or []],
+                "ready": conditions.get("ready") is not False,
+                "serving": conditions.get("serving") is not False,
+                "terminating": conditions.get("terminating") is True,
+            }
+        )
+    endpoints.sort(key=lambda entry: (entry["pod"], entry["addresses"]))
+    return {
+        "name": name_of(obj),
+        "service": labels.get("kubernetes.io/service-name", ""),
+        "endpoints": endpoints,
     }
 
 
@@ -305,7 +336,8 @@ class _PodEntry:
 
 @dataclass
 class Recorder:
-    """Records one namespace's pods, events, ReplicaSets, Deployments and HPAs over time."""
+    """Records one namespace's pods, events, ReplicaSets, Deployments, HPAs and EndpointSlices
+    over time."""
 
     kube: Kube | None
     namespace: str
@@ -327,11 +359,13 @@ class Recorder:
             "Deployment": {},
             "ReplicaSet": {},
             "HorizontalPodAutoscaler": {},
+            "EndpointSlice": {},
         }
         self._samples: dict[str, list[JSON]] = {
             "Deployment": [],
             "ReplicaSet": [],
             "HorizontalPodAutoscaler": [],
+            "EndpointSlice": [],
         }
         self._known: dict[str, set[str]] = {kind: set() for kind in WATCHED}
         self._errors: list[JSON] = []
@@ -628,6 +662,7 @@ class Recorder:
             "Deployment": deployment_sample,
             "ReplicaSet": replicaset_sample,
             "HorizontalPodAutoscaler": hpa_sample,
+            "EndpointSlice": endpointslice_sample,
         }[kind]
         sample = maker(obj)
         if self._latest[kind].get(name) == sample:
@@ -749,9 +784,17 @@ class Recorder:
                 "deployments": [dict(s) for s in self._samples["Deployment"]],
                 "replicasets": [dict(s) for s in self._samples["ReplicaSet"]],
                 "hpas": [dict(s) for s in self._samples["HorizontalPodAutoscaler"]],
+                "endpointslices": [dict(s) for s in self._samples["EndpointSlice"]],
                 "errors": [dict(error) for error in self._errors],
                 "gaps": [dict(gap) for gap in self._gaps],
             }
+
+
+def _endpoint_text(endpoint: Mapping[str, Any]) -> str:
+    who = endpoint.get("pod") or ",".join(endpoint.get("addresses") or [])
+    if endpoint.get("ready"):
+        return f"{who}=ready"
+    return f"{who}=" + ("terminating" if endpoint.get("terminating") else "not-ready")
 
 
 def timeline_text(recording: Mapping[str, Any], limit: int = 400) -> str:
@@ -781,12 +824,19 @@ def timeline_text(recording: Mapping[str, Any], limit: int = 400) -> str:
                 f"{event['message'][:200]}",
             )
         )
-    for key, label in (("deployments", "DEPLOY"), ("replicasets", "RS"), ("hpas", "HPA")):
+    for key, label in (
+        ("deployments", "DEPLOY"),
+        ("replicasets", "RS"),
+        ("hpas", "HPA"),
+        ("endpointslices", "SLICE"),
+    ):
         for sample in recording.get(key, []):
             if sample.get("deleted"):
                 rows.append((sample["t"], f"{label:<6} {sample['name']} deleted"))
                 continue
-            if key == "hpas":
+            if key == "endpointslices":
+                text = " ".join(_endpoint_text(e) for e in sample.get("endpoints", []))
+            elif key == "hpas":
                 text = (
                     f"current={sample['current_replicas']} desired={sample['desired_replicas']}"
                     f" cpu={sample['cpu_utilization']}%/{sample['target_utilization']}%"

@@ -570,6 +570,7 @@ class BackgroundProbe:
                     duration_s=round(min(self.chunk_s, left), 3),
                     interval_ms=self.request.interval_ms,
                     timeout_s=self.request.timeout_s,
+                    via=self.request.via,
                 )
                 partial = ProbeResult(request)
                 self.prober._chunk(request, chunk, partial, self._on_answer)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from gunicorn.errors import HaltServer  # type: ignore[import-untyped]
 
 from workloads import APPS
 from workloads.healthcheck import KILL_EXIT_STATUS, MASTER_PID_ENV
+from workloads.incver import LIFECYCLE_KEY
 
 BIND = "0.0.0.0:8080"  # a container listens on all its interfaces
 # Only for running the server outside a container (the unit tests bind a free loopback port).
@@ -51,8 +53,9 @@ SERVING: dict[str, Serving] = {
     # Two processes, so two concurrent bursts burn two cores (threads of one process share the
     # GIL); the extra threads keep /healthz answering during a burst.
     "cpuhog": Serving(workers=2, threads=4),
-    # terminationGracePeriodSeconds 20 - preStop 3 s = 17 s left: finish within 15 s.
-    "incver": Serving(graceful_timeout=15),
+    # terminationGracePeriodSeconds 20 - the preStop drain (at most 5 s) = 15 s left: finish
+    # within 10 s. One process: its readiness (loaded, stopping) is one process's state.
+    "incver": Serving(workers=1, graceful_timeout=10),
     # Each /probe holds a thread for up to 600 s and starts its own request threads.
     "prober": Serving(workers=1, threads=8, graceful_timeout=5),
     "frontend": Serving(),
@@ -96,7 +99,30 @@ def gunicorn_options(app: str) -> dict[str, Any]:
             },
         },
         "proc_name": f"kube-alive-{app}",
+        "post_worker_init": post_worker_init,
     }
+
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn hook, in the worker once it has loaded the app and before it accepts: boot the
+    app's lifecycle, and make SIGTERM fail its readiness before gunicorn's own handler stops the
+    worker (a pod that is stopping is not ready, even without a preStop hook)."""
+    app = worker.wsgi
+    lifecycle = getattr(app, "extensions", {}).get(LIFECYCLE_KEY)
+    if lifecycle is None:
+        return
+    stop_worker = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        lifecycle.stop("SIGTERM")
+        if callable(stop_worker):
+            stop_worker(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    # As gunicorn has it: SIGTERM must not interrupt the system calls of requests in flight.
+    signal.siginterrupt(signal.SIGTERM, False)
+    if not lifecycle.boot(app):
+        worker.log.error("incver did not answer its own /version: it stays not ready")
 
 
 class _Arbiter(Arbiter):  # type: ignore[misc]

@@ -11,6 +11,7 @@ import pytest
 
 from workloads import APPS
 from workloads.common import Identity, JsonFormatter, answer, int_param, new_app
+from workloads.incver import LIFECYCLE_KEY
 
 # A path each app serves with GET, and a method it does not accept there.
 GET_PATHS = {
@@ -71,7 +72,12 @@ def test_wrong_method_is_a_json_405_that_says_what_is_allowed(app: str) -> None:
 
 @pytest.mark.parametrize("app", APPS)
 def test_every_app_has_liveness_and_readiness_routes(app: str) -> None:
-    client = make(app).test_client()
+    served = make(app)
+    # An app with a lifecycle (incver) is ready once the server has booted it (test_incver.py).
+    lifecycle = served.extensions.get(LIFECYCLE_KEY)
+    if lifecycle is not None:
+        assert lifecycle.boot(served)
+    client = served.test_client()
     for path in ("/healthz", "/readyz"):
         response = client.get(path)
         assert response.status_code == 200, path

@@ -16,8 +16,15 @@ from pathlib import Path
 import pytest
 from gunicorn.errors import HaltServer
 
-from workloads import APPS
-from workloads.__main__ import BIND_ENV, SERVING, _Arbiter, gunicorn_options, main
+from workloads import APPS, incver
+from workloads.__main__ import (
+    BIND_ENV,
+    SERVING,
+    _Arbiter,
+    gunicorn_options,
+    main,
+    post_worker_init,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 15.0
@@ -53,8 +60,45 @@ def test_healthcheck_runs_in_one_process_and_cpuhog_in_several() -> None:
 
 
 def test_incver_finishes_within_its_grace_period() -> None:
-    # terminationGracePeriodSeconds 20 minus the 3 s preStop sleep (manifests/incver).
-    assert gunicorn_options("incver")["graceful_timeout"] < 20 - 3
+    # terminationGracePeriodSeconds 20 minus the longest preStop drain (manifests/incver).
+    assert gunicorn_options("incver")["graceful_timeout"] < 20 - incver.MAX_DRAIN_S
+
+
+def test_incver_runs_one_process_so_its_readiness_is_one_state() -> None:
+    assert gunicorn_options("incver")["workers"] == 1
+
+
+class _FakeWorker:
+    def __init__(self, app: object) -> None:
+        self.wsgi = app
+        self.log = self
+        self.errors: list[str] = []
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+
+def test_the_booted_worker_makes_incver_ready_and_sigterm_makes_it_stop() -> None:
+    app = incver.create_app()
+    lifecycle = app.extensions[incver.LIFECYCLE_KEY]
+    gunicorns: list[int] = []
+    saved = signal.signal(signal.SIGTERM, lambda signum, frame: gunicorns.append(signum))
+    try:
+        post_worker_init(_FakeWorker(app))
+        assert lifecycle.state == incver.READY
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        handler(signal.SIGTERM, None)
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    assert (lifecycle.state, lifecycle.stop_reason) == (incver.STOPPING, "SIGTERM")
+    assert gunicorns == [signal.SIGTERM]  # gunicorn's own handler still runs after
+
+
+def test_other_apps_are_left_alone_by_the_boot_hook() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    post_worker_init(_FakeWorker(object()))
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_sigusr2_halts_the_master_with_status_1() -> None:
@@ -83,12 +127,11 @@ def _request(port: int, method: str, path: str) -> tuple[int, dict[str, object]]
         conn.close()
 
 
-@pytest.fixture
-def healthcheck_server() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def _serve(app: str, pod: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = _free_port()
-    env = {**os.environ, BIND_ENV: f"127.0.0.1:{port}", "POD_NAME": "hc-real"}
+    env = {**os.environ, BIND_ENV: f"127.0.0.1:{port}", "POD_NAME": pod}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workloads", "healthcheck"],
+        [sys.executable, "-m", "workloads", app],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -111,6 +154,30 @@ def healthcheck_server() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def healthcheck_server() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    yield from _serve("healthcheck", "hc-real")
+
+
+@pytest.fixture
+def incver_server() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    yield from _serve("incver", "incver-real")
+
+
+def test_incver_is_ready_once_served_and_not_ready_from_the_drain_on(
+    incver_server: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = incver_server
+    assert _request(port, "GET", "/readyz")[0] == 200
+    status, body = _request(port, "GET", "/drain?seconds=0")
+    assert (status, body["status"]) == (200, "stopping")
+    status, body = _request(port, "GET", "/readyz")
+    assert (status, body["status"], body["reason"]) == (503, "stopping", "preStop")
+    assert _request(port, "GET", "/version")[0] == 200
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
 
 
 def test_kill_ends_the_whole_server_with_status_1(

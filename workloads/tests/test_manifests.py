@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from workloads import APPS
+from workloads import APPS, incver
 from workloads.__main__ import SERVING
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
@@ -278,11 +278,15 @@ def test_incver_rolls_without_losing_capacity_and_drains_before_stopping() -> No
     pod = pod_spec(deployment)
     (container,) = pod["containers"]
     assert container["readinessProbe"]["periodSeconds"] == 1
-    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert pre_stop == 3
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    # The preStop hook is the app's drain: readiness fails at once, serving goes on for 2 s.
+    hook = container["lifecycle"]["preStop"]["httpGet"]
+    assert hook == {"path": "/drain?seconds=2", "port": "http"}
+    drain = int(hook["path"].rsplit("=", 1)[1])
+    assert drain <= incver.MAX_DRAIN_S
     assert pod["terminationGracePeriodSeconds"] == 20
     # gunicorn must finish in-flight requests before kubelet's deadline.
-    assert pre_stop + SERVING["incver"].graceful_timeout < pod["terminationGracePeriodSeconds"]
+    assert drain + SERVING["incver"].graceful_timeout < pod["terminationGracePeriodSeconds"]
 
 
 def test_every_app_can_finish_its_requests_within_the_grace_period() -> None:
