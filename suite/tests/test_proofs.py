@@ -3,13 +3,19 @@
 Every function gets its empty-window / no-data case: a claim is never proven by nothing.
 """
 
+import copy
+import re
+
 import pytest
 
-from suite import proofs
-from suite.recorder import Moment, PodView
+from suite import admitted, manifests, proofs
+from suite.recorder import ContainerView, Moment, PodView
+from suite.scenarios import test_autoscaling as autoscaling
 from suite.scenarios import test_load_balancing as lb
+from suite.scenarios import test_self_healing as sh
 from suite.stats import binomial_outside
 from suite.traffic import Answer
+from suite.waiting import Done, Pending
 
 
 def answer(start, *, ok=True, pod="a", end=None, received=0.0, chunk=0, status=None, error=None):
@@ -119,27 +125,27 @@ def test_skew_problem(offset, problem):
 
 # -- routing around a sick pod -------------------------------------------------------------------
 
-HEALTHY = [answer(10.0 + 0.1 * i, pod="h") for i in range(100)]  # 10.0 .. 19.9
+SERVED = [answer(10.0 + 0.1 * i, pod="h") for i in range(100)]  # 10.0 .. 19.9
 
 
 @pytest.mark.parametrize(
     ("answers", "start", "end", "problems"),
     [
-        (HEALTHY, 10.0, 20.0, []),
+        (SERVED, 10.0, 20.0, []),
         ([], 10.0, 20.0, ["no request started"]),
-        (HEALTHY, 20.0, 20.0, ["window in which the sick pod is out is empty"]),
-        (HEALTHY, 20.0, 15.0, ["window in which the sick pod is out is empty"]),
+        (SERVED, 20.0, 20.0, ["window in which the sick pod is out is empty"]),
+        (SERVED, 20.0, 15.0, ["window in which the sick pod is out is empty"]),
         (
-            [*HEALTHY, answer(12.0, ok=False, pod="s")],
+            [*SERVED, answer(12.0, ok=False, pod="s")],
             10.0,
             20.0,
             ["reached the NotReady", "failed"],
         ),
-        ([*HEALTHY, answer(12.0, pod="s")], 10.0, 20.0, ["reached the NotReady"]),
-        ([*HEALTHY, answer(12.0, ok=False, pod=None, error="refused")], 10.0, 20.0, ["failed"]),
-        ([a for a in HEALTHY if not 13 <= a.start <= 16], 10.0, 20.0, ["answered nothing for 3"]),
+        ([*SERVED, answer(12.0, pod="s")], 10.0, 20.0, ["reached the NotReady"]),
+        ([*SERVED, answer(12.0, ok=False, pod=None, error="refused")], 10.0, 20.0, ["failed"]),
+        ([a for a in SERVED if not 13 <= a.start <= 16], 10.0, 20.0, ["answered nothing for 3"]),
         # failures outside the window do not count
-        ([*HEALTHY, answer(9.0, ok=False, pod="s"), answer(21.0, ok=False)], 10.0, 20.0, []),
+        ([*SERVED, answer(9.0, ok=False, pod="s"), answer(21.0, ok=False)], 10.0, 20.0, []),
     ],
 )
 def test_routing_problems(answers, start, end, problems):
@@ -312,29 +318,6 @@ def test_rescale_event_problem(events, ok):
 
 
 @pytest.mark.parametrize(
-    ("samples", "t_in", "problem"),
-    [
-        ([hpa(10, 3, 300), hpa(25, 3, 40), hpa(40, 3, 5), hpa(45, 1, 2)], 45.0, None),
-        ([hpa(10, 3, 300), hpa(40, 3, 5), hpa(54, 1, 2)], 54.0, None),  # 14 s: within slack
-        ([hpa(10, 3, 300), hpa(20, 1, 5)], 20.0, "before the 15s"),  # scaled in too early
-        ([], 50.0, "no HPA CPU reading"),
-        ([hpa(10, 3, None), hpa(50, 1, None)], 50.0, "no HPA CPU reading"),
-        ([hpa(10, 3, 20), hpa(50, 1, 5)], 50.0, "no HPA reading above"),
-        ([hpa(-10, 3, 300), hpa(50, 1, 5)], 50.0, "no HPA reading above"),  # before the load
-    ],
-)
-def test_scale_in_problems(samples, t_in, problem):
-    found = proofs.scale_in_problems(
-        samples, since_t=0.0, t_scaled_in=t_in, target=50, window_s=15, slack_s=2
-    )
-    if problem is None:
-        assert found == []
-    else:
-        assert len(found) == 1, found
-        assert problem in found[0]
-
-
-@pytest.mark.parametrize(
     ("samples", "expected"),
     [
         ([hpa(1, 3, 1), hpa(5, 1, 1)], 5.0),
@@ -345,6 +328,258 @@ def test_scale_in_problems(samples, t_in, problem):
 )
 def test_first_t(samples, expected):
     assert proofs.first_t(samples, 2.0, "desired_replicas", lambda n: n == 1) == expected
+
+
+# -- autoscaling: decisions against the formula and the stored behaviour -------------------------
+
+CPUHOG = proofs.hpa_rules(autoscaling.EXPECTED_HPA)
+
+
+def rules(**behavior):
+    """cpuhog's stored HPA with one direction's behaviour replaced."""
+    spec = dict(autoscaling.EXPECTED_HPA["spec"])
+    spec["behavior"] = {**spec["behavior"], **behavior}
+    return proofs.hpa_rules({"spec": spec})
+
+
+def run(*steps):
+    """HPA samples from (t, current, desired, cpu) steps; a step with desired apart from current
+    is a rescale (a new lastScaleTime, kept by the writes after it)."""
+    samples, scaled = [], None
+    for t, current, desired, cpu in steps:
+        if desired != current:
+            scaled = f"scaled at {t}"
+        samples.append({**hpa(t, desired, cpu, current), "last_scale_time": scaled})
+    return samples
+
+
+#: The local cluster's usual run: readings every 10 s, sync 2 s; 1 -> 4 on the first reading
+#: under load, 4 -> 1 once the window has passed since the last reading above target.
+HEALTHY = [
+    (1, 1, 1, 2),
+    (11, 1, 1, 3),
+    (21, 1, 4, 250),
+    (23, 4, 4, 250),
+    (31, 4, 4, 130),
+    (41, 4, 4, 3),
+    (51, 4, 1, 2),
+    (53, 1, 1, 2),
+]
+
+
+def test_the_stored_hpa_is_what_the_scenario_and_the_manifest_state():
+    objects = {obj["kind"]: obj for obj in manifests.load_app(autoscaling.APP)}
+    hpa_manifest = objects["HorizontalPodAutoscaler"]
+    template = objects["Deployment"]["spec"]["template"]
+    assert admitted.problems(hpa_manifest, autoscaling.EXPECTED_HPA, kind="hpa") == []
+    assert admitted.problems(template, autoscaling.EXPECTED_POD, kind="template") == []
+    assert (CPUHOG.minimum, CPUHOG.maximum) == (autoscaling.MIN_REPLICAS, autoscaling.MAX_REPLICAS)
+    assert CPUHOG.target == autoscaling.TARGET_CPU_PERCENT
+    assert CPUHOG.down.window_s == autoscaling.SCALE_DOWN_WINDOW_S
+    assert CPUHOG.up.window_s == 0
+    assert CPUHOG.up.select == "Max"
+    assert CPUHOG.up.tolerance == proofs.HPA_TOLERANCE
+
+
+def test_hpa_rules_default_what_the_stored_behaviour_leaves_unset():
+    spec = {
+        "maxReplicas": 5,
+        "metrics": autoscaling.EXPECTED_HPA["spec"]["metrics"],
+        "behavior": {"scaleDown": {"tolerance": "50m"}},
+    }
+    found = proofs.hpa_rules({"spec": spec})
+    assert found.minimum == 1
+    assert found.up.window_s == 0
+    assert [(p.kind, p.value, p.period_s) for p in found.up.policies] == [
+        ("Pods", 4, 15.0),
+        ("Percent", 100, 15.0),
+    ]
+    assert found.down.window_s == proofs.HPA_DOWNSCALE_WINDOW_S
+    assert found.down.tolerance == pytest.approx(0.05)
+    assert found.up.tolerance == proofs.HPA_TOLERANCE
+    with pytest.raises(ValueError, match="no CPU"):
+        proofs.hpa_rules({"metadata": {"name": "x"}, "spec": {"maxReplicas": 2}})
+
+
+@pytest.mark.parametrize(
+    ("cpu", "current", "expected"),
+    [
+        (55, 1, (1, 1)),  # ratio 1.1: on the tolerance's edge, inside as upstream computes it
+        (45, 3, (3, 3)),  # 0.9: inside too
+        (56, 1, (2, 2)),  # one pod: exactly ceil(ratio)
+        (250, 1, (5, 5)),
+        (2, 1, (1, 1)),
+        (0, 1, (0, 0)),
+        (130, 4, (3, 11)),  # up to ceil(2.6 x 4); down to ceil(2.6) with three pods unready
+        (100, 2, (2, 4)),
+        (20, 4, (1, 4)),  # below: one counted pod up to every pod at 100 %
+    ],
+)
+def test_recommendation_range(cpu, current, expected):
+    assert proofs.recommendation_range(cpu, current, 50, 0.1, 0.1) == expected
+
+
+def test_rescale_indexes_are_the_writes_with_a_new_scale_time():
+    samples = run(*HEALTHY)
+    # The same decision, rewritten with a new reading (same lastScaleTime).
+    samples.insert(3, {**samples[2], "t": 22, "cpu_utilization": 240})
+    # A failed sync before the first reading keeps desired at 0 (seen on the local cluster).
+    samples.insert(0, {**hpa(0.5, 0, None, 1), "conditions": {"ScalingActive": "False/x"}})
+    assert proofs.rescale_indexes(samples) == [3, 8]
+    assert proofs.rescale_indexes([{"t": 1, "desired_replicas": 2}]) == []  # no status
+
+
+def check(steps, rule=CPUHOG, sync_s=2.0):
+    return proofs.rescale_problems(run(*steps), rule, sync_s=sync_s, slack_s=2.0)
+
+
+def test_a_healthy_run_passes_and_each_decision_shows_its_range():
+    decisions, problems = check(HEALTHY)
+    assert problems == []
+    assert [(d.current, d.desired, d.low, d.high) for d in decisions] == [
+        (1, 4, 4, 4),
+        (4, 1, 1, 4),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("steps", "rule", "words"),
+    [
+        # More than the formula: 120 % of 50 % with one pod is ceil(2.4) = 3.
+        ([(1, 1, 1, 2), (21, 1, 4, 120)], CPUHOG, "rescaled 1 -> 4 at t=21.0s, outside the 3..3"),
+        # Less than the formula and the policies allow (throttled): 1 -> 2 at 250 %.
+        ([(1, 1, 1, 2), (21, 1, 2, 250)], CPUHOG, "outside the 4..4"),
+        # Within tolerance (54 % of 50 %): no change at all.
+        ([(1, 1, 1, 2), (21, 1, 2, 54)], CPUHOG, "outside the 1..1"),
+        # A stored policy of one pod a minute.
+        (
+            [(1, 1, 1, 2), (21, 1, 4, 250)],
+            rules(
+                scaleUp={
+                    "stabilizationWindowSeconds": 0,
+                    "selectPolicy": "Max",
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                }
+            ),
+            "outside the 2..2",
+        ),
+        # Doubling per 15 s only: 2 -> 4 four seconds after 1 -> 2 is too fast.
+        (
+            [(1, 1, 1, 2), (21, 1, 2, 250), (25, 2, 4, 250)],
+            rules(
+                scaleUp={
+                    "stabilizationWindowSeconds": 0,
+                    "selectPolicy": "Max",
+                    "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+                }
+            ),
+            "rescaled 2 -> 4 at t=25.0s, outside the 2..2",
+        ),
+        # Scaled in 4 s after the last reading above target stopped holding (window 10 s).
+        (
+            [(1, 1, 1, 2), (21, 1, 4, 250), (31, 4, 4, 130), (41, 4, 4, 3), (45, 4, 1, 2)],
+            CPUHOG,
+            "rescaled 4 -> 1 at t=45.0s, outside the 3..4",
+        ),
+        # A reading within tolerance inside the window holds the count.
+        (
+            [(1, 1, 1, 2), (21, 1, 4, 250), (31, 4, 4, 48), (41, 4, 4, 3), (45, 4, 1, 2)],
+            CPUHOG,
+            "outside the 4..4",
+        ),
+        # Scale-down disabled.
+        (
+            [(1, 1, 1, 2), (21, 1, 4, 250), (41, 4, 4, 3), (61, 4, 1, 2)],
+            rules(scaleDown={"selectPolicy": "Disabled"}),
+            "outside the 4..4",
+        ),
+        # Scale-down limited to one pod per 15 s.
+        (
+            [(1, 1, 1, 2), (21, 1, 4, 250), (41, 4, 4, 3), (61, 4, 1, 2)],
+            rules(
+                scaleDown={
+                    "stabilizationWindowSeconds": 10,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 15}],
+                }
+            ),
+            "outside the 3..4",
+        ),
+        # A rescale without a reading in its status.
+        ([(1, 1, 1, 2), (21, 1, 3, None)], CPUHOG, "outside the 1..1"),
+    ],
+)
+def test_a_decision_outside_its_range_names_the_hpa_controller(steps, rule, words):
+    _, problems = check(steps, rule)
+    assert len(problems) == 1, problems
+    assert words in problems[0]
+    assert problems[0].startswith(proofs.HPA_CONTROLLER)
+
+
+def test_the_scale_down_window_is_judged_with_the_sync_period():
+    # With a 15 s sync the last use of the 130 % reading may be 15 s before the next write: at
+    # t=45 it is no longer surely inside the 10 s window.
+    steps = [(1, 1, 1, 2), (21, 1, 4, 250), (31, 4, 4, 130), (41, 4, 4, 3), (45, 4, 1, 2)]
+    assert check(steps, sync_s=15.0)[1] == []
+
+
+def test_a_count_outside_min_max_goes_to_the_nearer_bound():
+    decisions, problems = check([(1, 6, 4, None), (3, 0, 1, None)])
+    assert problems == []
+    assert [(d.low, d.high) for d in decisions] == [(4, 4)]
+    assert check([(1, 6, 3, None)])[1]
+
+
+def test_replica_bound_problems():
+    deployments = [{"t": 1, "spec_replicas": 1, "replicas": 1}, {"t": 5, "spec_replicas": 4}]
+    assert proofs.replica_bound_problems(run(*HEALTHY), deployments, [(1, 1), (9, 4)], CPUHOG) == []
+    found = proofs.replica_bound_problems(
+        run((1, 1, 5, 300)),
+        [{"t": 2, "spec_replicas": 5, "replicas": 5}, {"t": 3, "spec_replicas": 0}],
+        [(4, 5)],
+        CPUHOG,
+    )
+    assert len(found) == 4, found
+    assert found[0].startswith(proofs.HPA_CONTROLLER)
+    assert "5 pods not terminating at t=4.0s" in found[3]
+
+
+def test_before_load_problems():
+    assert proofs.before_load_problems(run(*HEALTHY), 15.0, CPUHOG) == []
+    found = proofs.before_load_problems(run((1, 1, 1, 60), (3, 1, 2, 60)), 15.0, CPUHOG)
+    assert len(found) == 3, found
+    assert "the resource metrics API (metrics-server) reported 60% CPU" in found[0]
+    assert found[2].startswith(proofs.HPA_CONTROLLER + " asked for 2 replicas")
+
+
+@pytest.mark.parametrize(
+    ("sample", "words"),
+    [
+        (None, "is not there"),
+        (
+            {"current_replicas": 0, "desired_replicas": 0, "conditions": {}},
+            "has no status at all (no conditions, no lastScaleTime, no observedGeneration): "
+            "the HorizontalPodAutoscaler controller (kube-controller-manager) has never synced it",
+        ),
+        (
+            {
+                "current_replicas": 1,
+                "conditions": {"ScalingActive": "False/FailedGetResourceMetric"},
+            },
+            "the resource metrics API (metrics-server) gave it no reading",
+        ),
+        (
+            {"current_replicas": 1, "conditions": {"AbleToScale": "False/FailedUpdateScale"}},
+            "cannot change the Deployment's scale",
+        ),
+    ],
+)
+def test_hpa_blame_names_a_part_only_on_evidence(sample, words):
+    assert words in proofs.hpa_blame(sample, "cpuhog")
+
+
+def test_hpa_blame_of_a_working_hpa_names_nothing():
+    sample = {"current_replicas": 1, "conditions": {"ScalingActive": "True/ValidMetricFound"}}
+    assert proofs.hpa_blame(sample, "cpuhog") == ""
 
 
 # -- load balancing ------------------------------------------------------------------------------
@@ -552,8 +787,353 @@ def test_not_ready_interval(history, expected):
 
 
 def test_routing_problems_count_failures_until_the_pod_settled():
-    settling = [*HEALTHY, answer(21.0, ok=False, pod="s"), answer(26.0, ok=False, pod="s")]
+    settling = [*SERVED, answer(21.0, ok=False, pod="s"), answer(26.0, ok=False, pod="s")]
     found = proofs.routing_problems(settling, "s", "h", 10.0, 20.0, 2.0, failures_until=25.0)
     assert len(found) == 1
     assert "1 requests failed after the pod was first Ready again" in found[0]
     assert proofs.routing_problems(settling, "s", "h", 10.0, 20.0, 2.0) == []
+
+
+# -- self-healing: what was admitted, the endpoints, and the part each failure names --------------
+
+PARTS = re.compile(r"kube-proxy|service proxy|kube-controller-manager|kubelet|scheduler")
+
+
+def healthcheck_template_pod():
+    """The pod the Deployment of manifests/healthcheck asks for, as the API server would default
+    it (readinessProbe.successThreshold 1)."""
+    deployment = next(o for o in manifests.load_app("healthcheck") if o["kind"] == "Deployment")
+    pod = {
+        "metadata": {"name": "template"},
+        "spec": copy.deepcopy(deployment["spec"]["template"]["spec"]),
+    }
+    for container in pod["spec"]["containers"]:
+        for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+            container.get(kind, {}).setdefault("successThreshold", 1)
+    return pod
+
+
+def test_the_healthcheck_manifest_carries_what_the_self_healing_scenario_states():
+    assert sh.admitted_problems([healthcheck_template_pod()]) == []
+
+
+def test_self_healing_deadlines_come_from_the_stated_probes():
+    assert sh.NOT_READY_DEADLINE_S == 1 * 1 + 1 + sh.STATUS_MARGIN_S
+    assert sh.INFECTED_RESTART_DEADLINE_S == 1 * 8 + 1 + sh.RESTART_MARGIN_S
+    assert sh.INFECTED_RESTART_EARLIEST_S == 7
+    assert sh.READY_AGAIN_DEADLINE_S == 1 * 30 + 1 + sh.READY_MARGIN_S
+    assert sh.REPLACEMENT_DEADLINE_S == sh.POD_START_S + sh.READY_AGAIN_DEADLINE_S
+    assert sh.ROUTING_BOUND_S == sh.SLICE_BOUND_S + sh.PROXY_BOUND_S
+    assert sh.Timers.of_pod(healthcheck_template_pod()) == sh.Timers(
+        {**sh.LIVENESS, "successThreshold": 1, "httpGet": {"path": "/healthz", "port": "http"}},
+        {**sh.READINESS, "httpGet": {"path": "/readyz", "port": "http"}},
+        {**sh.STARTUP, "successThreshold": 1, "httpGet": {"path": "/healthz", "port": "http"}},
+    )
+
+
+def test_an_admitted_liveness_probe_other_than_submitted_fails_the_read_back_in_one_line():
+    pod = healthcheck_template_pod()
+    pod["metadata"]["name"] = "healthcheck-1"
+    liveness = pod["spec"]["containers"][0]["livenessProbe"]
+    liveness.update(periodSeconds=3, failureThreshold=20)
+    found = sh.admitted_problems([pod])
+    assert found == [
+        "pod/healthcheck-1: spec.containers[healthcheck].livenessProbe.periodSeconds is 3, "
+        "expected 1",
+        "pod/healthcheck-1: spec.containers[healthcheck].livenessProbe.failureThreshold is 20, "
+        "expected 8",
+    ]
+    line = admitted.rewritten(found, "the healthcheck pods")
+    assert re.search(r"admission webhook or policy rewrote it.*livenessProbe", line)
+    assert not PARTS.search(line)
+    # Were it admitted, the deadlines would follow it: 3 x 20 + 1 + the margin.
+    assert sh.Timers.of_pod(pod).restart_deadline_s == 60 + 1 + sh.RESTART_MARGIN_S
+    assert sh.Timers.of_pod(pod).restart_earliest_s == 57
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda spec: spec.update(terminationGracePeriodSeconds=300), "terminationGracePeriod"),
+        (lambda spec: spec.update(readinessGates=[{"conditionType": "x"}]), "readinessGates"),
+        (
+            lambda spec: spec["containers"][0]["readinessProbe"].update(failureThreshold=5),
+            "readiness",
+        ),
+        (lambda spec: spec["containers"][0]["startupProbe"].update(periodSeconds=10), "startup"),
+        (lambda spec: spec["containers"][0]["livenessProbe"]["httpGet"].update(path="/"), "path"),
+        (lambda spec: spec["containers"][0].pop("livenessProbe"), "livenessProbe"),
+    ],
+)
+def test_the_self_healing_read_back_names_each_field_it_depends_on(change, problem):
+    pod = healthcheck_template_pod()
+    change(pod["spec"])
+    found = sh.admitted_problems([pod])
+    assert found
+    assert problem in found[0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"type": "ClusterIP", "clusterIP": "10.96.0.9"}, None),
+        ({"type": "NodePort", "clusterIP": "10.96.0.9"}, "spec.type is 'NodePort'"),
+        ({"clusterIP": "10.96.0.9", "sessionAffinity": "ClientIP"}, "sessionAffinity"),
+        ({"clusterIP": "10.96.0.9", "internalTrafficPolicy": "Local"}, "internalTrafficPolicy"),
+        ({"clusterIP": "None"}, "expected a virtual IP"),
+    ],
+)
+def test_the_self_healing_read_back_of_the_service(spec, problem):
+    service = {
+        "metadata": {"name": "healthcheck"},
+        "spec": {
+            "type": "ClusterIP",
+            "sessionAffinity": "None",
+            "internalTrafficPolicy": "Cluster",
+            **spec,
+        },
+    }
+    found = sh.admitted_problems([healthcheck_template_pod()], service)
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) == 1
+        assert problem in found[0]
+
+
+def slice_sample(wall, **ready):
+    endpoints = [{"pod": pod, "ready": is_ready} for pod, is_ready in ready.items()]
+    return {
+        "t": wall - 100,
+        "wall": wall,
+        "name": "hc-x",
+        "service": "healthcheck",
+        "endpoints": endpoints,
+    }
+
+
+def test_endpoint_timeline_follows_the_services_slices():
+    samples = [
+        slice_sample(100.0, s=True, h=True),
+        {"t": 0.5, "wall": 100.5, "name": "other-x", "service": "other", "endpoints": []},
+        slice_sample(102.0, s=False, h=True),
+        {"t": 3.0, "wall": 103.0, "name": "hc-x", "deleted": True},
+        {"t": 3.5, "wall": 103.5, "name": "never-seen", "deleted": True},
+        slice_sample(110.0, h=True, s=True),
+    ]
+    assert proofs.endpoint_timeline(samples, "healthcheck") == [
+        (100.0, {"s": True, "h": True}),
+        (102.0, {"s": False, "h": True}),
+        (103.0, {}),
+        (110.0, {"h": True, "s": True}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("timeline", "expected"),
+    [
+        ([], (None, None)),
+        ([(100.0, {"s": True})], (None, None)),
+        ([(100.0, {"s": True}), (102.0, {"s": False}), (110.0, {"s": True})], (102.0, 110.0)),
+        ([(100.0, {"s": True}), (102.0, {}), (110.0, {"s": True})], (102.0, 110.0)),  # dropped
+        ([(99.0, {"s": False}), (110.0, {"s": True})], (101.0, 110.0)),  # out before `since`
+        ([(100.0, {"s": True}), (102.0, {"s": False})], (102.0, None)),  # never back
+    ],
+)
+def test_listed_interval(timeline, expected):
+    assert proofs.listed_interval(timeline, "s", 101.0) == expected
+
+
+def test_answer_gaps_measure_each_pods_time_out_of_service():
+    answers = [
+        *[answer(10.0 + 0.5 * i, pod="h") for i in range(21)],  # 10.0 .. 20.0
+        answer(10.0, pod="s"),
+        answer(11.0, pod="s"),
+        answer(12.0, pod="s", ok=False),  # infected: a 503 is no answer
+        answer(19.0, pod="s"),
+    ]
+    gaps = proofs.answer_gaps(answers, ["s", "h", "x"], 10.0, 20.0)
+    assert gaps["s"] == pytest.approx((8.0, 11.0))
+    assert gaps["h"][0] == pytest.approx(0.5)
+    assert gaps["x"] == (10.0, 10.0)  # never answered: the whole window
+    assert proofs.first_answer_from(answers, "s", 11.5).start == 19.0
+    assert proofs.first_answer_from(answers, "s", 19.5) is None
+
+
+@pytest.mark.parametrize(
+    ("back", "problem"),
+    [
+        (answer(21.0, pod="s"), None),
+        (answer(23.4, pod="s"), None),  # within bound + skew
+        (answer(24.0, pod="s"), "answered through the Service only 4.0s later"),
+        (None, "no request through the Service reached it in the 9.0s"),
+    ],
+)
+def test_answering_again_problem(back, problem):
+    found = proofs.answering_again_problem(
+        back, "s", ready=20.0, last_start=29.0, bound_s=3.0, skew_s=0.5
+    )
+    assert (found is None) == (problem is None)
+    if problem:
+        assert problem in found
+
+
+def routing_blame(answers, listed_out, *, not_ready=10.0, watched=True):
+    return proofs.routing_blame(
+        answers,
+        "s",
+        not_ready,
+        listed_out,
+        watched=watched,
+        start=13.5,
+        end=20.0,
+        slice_bound_s=1.0,
+        proxy_bound_s=2.0,
+        skew_s=0.5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("answers", "listed_out", "watched", "names"),
+    [
+        # the slice took the pod out at once, requests still reached it 4 s later: kube-proxy
+        ([*SERVED, answer(14.5, ok=False, pod="s")], 10.2, True, ["kube-proxy"]),
+        # ... or went unanswered (the pod's container restarting): the data path
+        ([*SERVED, answer(14.5, ok=False, pod=None, error="refused")], 10.2, True, ["kube-proxy"]),
+        # the slice never took it out: the EndpointSlice controller
+        ([*SERVED, answer(14.5, ok=False, pod="s")], None, True, ["kube-controller-manager"]),
+        # the slice took it out late, and requests followed the slice: the controller only
+        ([*SERVED, answer(14.5, ok=False, pod="s")], 13.0, True, ["kube-controller-manager"]),
+        # both late
+        (
+            [*SERVED, answer(19.0, ok=False, pod="s")],
+            13.0,
+            True,
+            ["kube-controller-manager", "kube-proxy"],
+        ),
+        # no evidence: no part named
+        ([*SERVED, answer(14.5, ok=False, pod="s")], 10.2, False, []),
+        # nothing to blame
+        (SERVED, 10.2, True, []),
+    ],
+)
+def test_routing_blame_names_a_part_only_on_evidence(answers, listed_out, watched, names):
+    text = " ".join(routing_blame(answers, listed_out, watched=watched))
+    for part in ("kube-proxy", "kube-controller-manager"):
+        assert (part in text) == (part in names), text
+    if not names:
+        assert not PARTS.search(text), text
+
+
+def test_a_breach_of_the_routing_bound_always_names_a_part():
+    # ROUTING_BOUND_S = SLICE_BOUND_S + PROXY_BOUND_S: a request reaching the pod after the
+    # routing bound (and the skew) is beyond one of the two, whenever the slice was watched.
+    for listed_out in (10.0, 10.5, 11.0, 11.5, 13.0):
+        late = answer(10.0 + sh.ROUTING_BOUND_S + 0.5 + 0.01, ok=False, pod="s")
+        blame = routing_blame([*SERVED, late], listed_out)
+        assert PARTS.search(" ".join(blame)), (listed_out, blame)
+
+
+@pytest.mark.parametrize(
+    ("listed_back", "watched", "part"),
+    [
+        (20.1, True, "kube-proxy"),
+        (25.0, True, "kube-controller-manager"),
+        (None, True, "kube-controller-manager"),
+        (20.1, False, None),
+    ],
+)
+def test_back_in_service_blame(listed_back, watched, part):
+    text = proofs.back_in_service_blame("s", 20.0, listed_back, watched=watched, slice_bound_s=1.0)
+    for name in ("kube-proxy", "kube-controller-manager"):
+        assert (name in text) == (name == part), text
+    if part is None:
+        assert not PARTS.search(text), text
+
+
+@pytest.mark.parametrize(
+    ("events", "words"),
+    [
+        ([], "reported no failed liveness probe"),
+        (LIVENESS_EVENTS[:1], "did not kill the container"),
+        (LIVENESS_EVENTS, "no new container was reported started"),
+    ],
+)
+def test_restart_blame_names_the_kubelet_from_its_events(events, words):
+    text = proofs.restart_blame(events, "s")
+    assert words in text
+    assert text.startswith("the kubelet")
+
+
+@pytest.mark.parametrize(
+    ("events", "words"),
+    [
+        ([], "reported no failed readiness probe"),
+        ([event("pod/s", "Unhealthy", "Readiness probe failed: 503")], "did not turn False"),
+    ],
+)
+def test_not_ready_blame_names_the_kubelet_from_its_events(events, words):
+    text = proofs.not_ready_blame(events, "s")
+    assert words in text
+    assert text.startswith("the kubelet")
+
+
+def container_view(state, restarts, **kwargs):
+    return ContainerView(name="healthcheck", state=state, restart_count=restarts, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("view", "words"),
+    [
+        (None, "was not seen"),
+        (PodView("p", "Running", False, False), "was not seen"),
+        (
+            PodView("p", "Running", True, False, containers=(container_view("running", 0),)),
+            "still reported running",
+        ),
+        (
+            PodView(
+                "p",
+                "Running",
+                False,
+                False,
+                containers=(container_view("terminated", 0, reason="Error", exit_code=1),),
+            ),
+            "the kubelet reports its container healthcheck terminated (Error) with exit code 1",
+        ),
+    ],
+)
+def test_exit_restart_blame(view, words):
+    assert words in proofs.exit_restart_blame(view, "healthcheck", 0)
+
+
+def pod(name, *, ready=False, node="", phase="Pending"):
+    return {
+        "metadata": {"name": name},
+        "spec": {"nodeName": node} if node else {},
+        "status": {
+            "phase": phase,
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("pods", "words"),
+    [
+        ([pod("b", ready=True)], "the ReplicaSet controller (kube-controller-manager)"),
+        ([pod("b", ready=True), pod("c")], "the scheduler has not placed it"),
+        ([pod("b", ready=True), pod("c", node="n1", phase="Running")], "the kubelet there"),
+    ],
+)
+def test_the_replacement_wait_names_the_part_that_has_not_acted(pods, words):
+    verdict = sh._replacement_verdict("a", {"b"})(pods)
+    assert isinstance(verdict, Pending)
+    assert words in verdict.seen
+
+
+def test_the_replacement_wait_is_done_with_the_new_ready_pod():
+    ready = [pod("b", ready=True, node="n1"), pod("c", ready=True, node="n1", phase="Running")]
+    verdict = sh._replacement_verdict("a", {"b"})(ready)
+    assert isinstance(verdict, Done)
+    assert verdict.value["metadata"]["name"] == "c"
