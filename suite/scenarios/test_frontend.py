@@ -10,8 +10,9 @@ prober already uses, and the API server's proxy flushes streamed answers (Server
 included) as they come. The page uses relative URLs only, so it works under that prefix as well
 as under `kubectl port-forward svc/frontend 8080:80`.
 
-The browser is Debian's Chromium (`apt-get install -y chromium`) driven by Playwright for Python
-(`pip install playwright`; never `playwright install`: no browser is downloaded).
+The browser is the Chromium `suite.browser.chromium_executable` finds (Playwright's own where
+`python -m playwright install --with-deps chromium` put it, else Debian's `apt-get install
+chromium`), driven by Playwright for Python (`pip install 'kube-alive[browser]'`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from suite.browser import CHROMIUM_ARGS, chromium_executable
+from suite.browser import CHROMIUM_ARGS, ChromiumNotFound, chromium_executable
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.kube import PODS, get_object, name_of, restart_count
@@ -36,7 +37,6 @@ from suite.recorder import Recorder
 from suite.session import STATE_KEY
 from suite.waiting import WaitTimeout, retry_transient
 
-CHROMIUM = chromium_executable()
 DESKTOP = {"width": 1280, "height": 900}
 #: A small phone (CSS pixels): the page must fit its width without sideways scrolling.
 PHONE = {"width": 390, "height": 844}
@@ -230,14 +230,16 @@ def _admin_client(cluster: Cluster) -> httpx.Client:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium under Playwright (skipped, with the fix, when either is missing)."""
+    """Headless Chromium under Playwright (skipped, with the fix, when either is missing)."""
     sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="the browser test needs `pip install playwright`"
+        "playwright.sync_api", reason="the browser test needs `pip install 'kube-alive[browser]'`"
     )
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (Debian)")
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            executable = chromium_executable(playwright)
+        except ChromiumNotFound as error:
+            pytest.skip(str(error))
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield chromium
         finally:

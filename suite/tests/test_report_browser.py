@@ -1,4 +1,4 @@
-"""report.html in a real browser: headless Chromium (Debian's package), driven by Playwright.
+"""report.html in a real browser: headless Chromium, driven by Playwright.
 
 By default the page is drawn from a recorded-looking run (with a failed rollout, so evidence is
 on it too). To check the report of a real run, point at it:
@@ -14,20 +14,19 @@ The fault matrix's own page is checked too: $KUBE_ALIVE_FAULT_MATRIX_HTML (must 
 it to reports/fault-matrix.html), else a fault-matrix.html beside a given report when there is
 one, else a page drawn from a made-up matrix. Its screenshot goes beside it (fault-matrix.png).
 
-Playwright's own browser download cannot work here: it launches the Chromium at
-$KUBE_ALIVE_CHROMIUM (default /usr/bin/chromium, from `apt-get install chromium`). Without
-Playwright or Chromium the test skips, except in CI or when a report was given: then it fails.
+The Chromium is the one `suite.browser.chromium_executable` finds ($KUBE_ALIVE_CHROMIUM, else
+Playwright's own, else Debian's). Without Playwright or a Chromium the test skips, except in CI
+or when a report was given: then it fails.
 """
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from suite import report
-from suite.browser import CHROMIUM_ARGS, chromium_executable
+from suite.browser import CHROMIUM_ARGS, ChromiumNotFound, chromium_executable
 from suite.report import catches
 from suite.tests.data import runs
 
@@ -45,15 +44,16 @@ def _missing(what):
 
 @pytest.fixture(scope="module")
 def chromium():
-    """A headless Chromium from the system, launched through Playwright."""
+    """A headless Chromium (`suite.browser.chromium_executable`), launched through Playwright."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("Playwright is not installed: pip install playwright (never `playwright install`)")
-    executable = chromium_executable()
-    if not (Path(executable).is_file() or shutil.which(executable)):
-        _missing(f"no Chromium at {executable}: apt-get install -y chromium")
+        _missing("Playwright is not installed: pip install 'kube-alive[browser]'")
     with sync_playwright() as playwright:
+        try:
+            executable = chromium_executable(playwright)
+        except ChromiumNotFound as error:
+            _missing(str(error))
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield browser
