@@ -96,6 +96,9 @@ FLOOR = Floor.of(
 PATH_REQUESTS = 120
 PATHS = ("service-env", "dns")
 PATH_WORDS = {"service-env": "the ClusterIP (no DNS)", "dns": "the DNS name"}
+#: One try of one path lasts at most this long (120 requests take well under a second when the
+#: path works); a path is tried again until it passes or CONVERGE_S is over.
+ROUND_S = 5.0
 #: The node clients (prober pods pinned to a node) are Ready: pod start + one readiness period
 #: of the prober (2 s); 60 s covers a busy machine.
 NODE_CLIENTS_READY_S = 60.0
@@ -266,20 +269,21 @@ def _through_every_node(
         except (ProbeError, KubeError) as error:  # one node's failure is evidence, not a crash
             return ProbeResult(request, errors=[str(error)])
 
-    # A path that passed once stays passed (its rules were there); only the others are tried
-    # again, each round bounded by what is left of CONVERGE_S.
-    results: dict[tuple[str, str], ProbeResult] = {}
-    failing: dict[tuple[str, str], str] = {key: "not tried" for key in product(drivers, PATHS)}
-    while failing and time.monotonic() - started <= CONVERGE_S:
-        left = max(1.0, CONVERGE_S - (time.monotonic() - started))
-        with ThreadPoolExecutor(max_workers=len(failing)) as pool:
-            futures = {key: pool.submit(one, *key, left) for key in failing}
-            results |= {key: future.result() for key, future in futures.items()}
-        failing = {
-            key: problem
-            for key in failing
-            if (problem := _path_problem(results[key], ready, ip)) is not None
-        }
+    def until_it_passes(node: str, via: str) -> tuple[ProbeResult, str | None]:
+        # Each path on its own: one that passed stays passed (its rules were there), and a slow
+        # failing one (DNS timing out) never holds back the others' retries.
+        while True:
+            left = CONVERGE_S - (time.monotonic() - started)
+            result = one(node, via, max(1.0, min(ROUND_S, left)))
+            problem = _path_problem(result, ready, ip)
+            if problem is None or time.monotonic() - started >= CONVERGE_S:
+                return result, problem
+
+    keys = list(product(drivers, PATHS))
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        outcomes = dict(zip(keys, pool.map(lambda key: until_it_passes(*key), keys), strict=True))
+    results = {key: result for key, (result, _) in outcomes.items()}
+    failing = {key: problem for key, (_, problem) in outcomes.items() if problem is not None}
     seen = {
         node: {
             via: {
