@@ -24,6 +24,7 @@ from suite.report.svg import (
     MINUS,
     ORANGE,
     SERIES,
+    SKY,
     TIMES,
     VERMILION,
     Look,
@@ -759,4 +760,282 @@ def per_pod_bars(
     note = f"requests answered by each pod (of {fmt_number(total + failed)} sent"
     note += f", {failed} failed)" if failed else ")"
     svg.text(axis, WIDTH - RIGHT - 80, bottom + 30, note, anchor="end", cls="caption")
+    return svg.markup()
+
+
+#: The two steps of a routing change, drawn end to end on one pod's row.
+SLICE_STEP = Look(SKY, "dots")
+ANSWER_STEP = Look(BLUE)
+#: Where the routing-lag bound ends on a pod's row (a short solid tick: dashes would break up).
+BOUND_TICK = Stroke(VERMILION, None, 2.0)
+#: The rolling update's `routing_lags_s` keys: per side, its slice step and its answer step.
+ROUTING_SIDES = (
+    ("joining: Ready \u2192 in the slice \u2192 first answer", "ready>slice", "slice>first"),
+    ("leaving: told to stop \u2192 out of the slice \u2192 last answer", "stop>out", "out>last"),
+)
+
+
+@dataclass(frozen=True)
+class Lag:
+    """The worst of one kind of routing lag: how long, which pod, what step, its bound."""
+
+    seconds: float
+    pod: str
+    step: str
+    bound: float | None
+
+    @property
+    def within(self) -> bool:
+        """Inside its bound (or no bound stated)."""
+        return self.bound is None or self.seconds <= self.bound
+
+
+ROUTING_STEP_WORDS = {
+    "ready>slice": "Ready \u2192 in the slice",
+    "slice>first": "in the slice \u2192 first answer",
+    "stop>out": "told to stop \u2192 out of the slice",
+    "out>last": "out of the slice \u2192 last answer",
+}
+
+
+def worst_lags(
+    lags: Mapping[str, Mapping[str, float | None]],
+    *,
+    slice_bound: float | None,
+    routing_bound: float | None,
+) -> tuple[Lag | None, Lag | None]:
+    """The worst slice step (Ready or stop to the EndpointSlice) and the worst answer step (the
+    slice to the first or last answer), each with its bound."""
+
+    def worst(keys: Sequence[str], bound: float | None) -> Lag | None:
+        found = [
+            Lag(float(value), pod, key, bound)
+            for pod, row in lags.items()
+            for key in keys
+            if isinstance(value := row.get(key), int | float)
+        ]
+        return max(found, key=lambda lag: lag.seconds, default=None)
+
+    return (
+        worst(("ready>slice", "stop>out"), slice_bound),
+        worst(("slice>first", "out>last"), routing_bound),
+    )
+
+
+def routing_lag_chart(
+    lags: Mapping[str, Mapping[str, float | None]],
+    *,
+    prefix: str,
+    slice_bound: float | None,
+    routing_bound: float | None,
+    labels: Mapping[str, str] | None = None,
+) -> Markup:
+    """One row per pod, two panels: joining (Ready, then listed in the EndpointSlice, then its
+    first answer through the Service) and leaving (told to stop, then out of the slice, then its
+    last answer). The steps are drawn end to end from the pod's Ready (or stop); the slice bound
+    is a dashed line, the routing-lag bound a red tick on each row where it ends for that pod (the
+    slice change plus the bound). A last answer before the pod left the slice goes left."""
+    labels = labels or {}
+    pods = sorted(lags, key=lambda pod: (labels.get(pod, pod), pod))
+    starts = [float(row.get(a) or 0.0) for row in lags.values() for _, a, _ in ROUTING_SIDES]
+    ends = [
+        float(row.get(a) or 0.0) + float(row.get(b) or 0.0)
+        for row in lags.values()
+        for _, a, b in ROUTING_SIDES
+    ]
+    lo = min([0.0, *ends]) * 1.12
+    reach = max([0.0, *starts]) + (routing_bound or 0.0)
+    hi = max([0.1, reach, *ends, slice_bound or 0.0]) * 1.08
+    row_h, gap, top = 20, 7, 40
+    rows_bottom = top + len(pods) * (row_h + gap)
+    legend_top = rows_bottom + AXIS_H + 8
+    height = int(legend_top + 40)
+    slice_worst, answer_worst = worst_lags(
+        lags, slice_bound=slice_bound, routing_bound=routing_bound
+    )
+    summary = "; ".join(
+        f"worst {ROUTING_STEP_WORDS[lag.step]} {lag.seconds:.3f} s ({lag.pod})"
+        for lag in (slice_worst, answer_worst)
+        if lag is not None
+    )
+    svg = Svg(WIDTH, height, prefix=prefix, label=f"Routing lag per pod: {summary}", kind="chart")
+    panel_w = (WIDTH - LABEL_W - RIGHT - 24) / 2
+    for side, (title, first, second) in enumerate(ROUTING_SIDES):
+        left = LABEL_W + side * (panel_w + 24)
+        x = Scale(lo, hi, left, left + panel_w)
+        group = svg.group(cls="routing-panel")
+        svg.text(group, left, top - 24, title, cls="panel-title")
+        axis = svg.group(cls="axis")
+        for value in ticks(lo, hi, 5):
+            svg.el(
+                axis, "line", x1=x(value), y1=top - 6, x2=x(value), y2=rows_bottom, cls="gridline"
+            )
+            svg.text(axis, x(value), rows_bottom + 14, f"{tick_label(value)} s", anchor="middle")
+        svg.el(axis, "line", x1=x(0.0), y1=top - 6, x2=x(0.0), y2=rows_bottom)
+        svg.el(axis, "line", x1=left, y1=rows_bottom, x2=left + panel_w, y2=rows_bottom)
+        if slice_bound is not None:
+            bx = x(slice_bound)
+            svg.el(svg.root, "line", x1=bx, y1=top - 10, x2=bx, y2=rows_bottom, **LIMIT.attrs())
+            svg.text(
+                svg.root,
+                bx,
+                top - 12,
+                f"slice bound {slice_bound:g} s",
+                anchor="middle",
+                cls="bound-label",
+            )
+        for index, pod in enumerate(pods):
+            y = top + index * (row_h + gap)
+            row = lags[pod]
+            if side == 0:
+                label = labels.get(pod, pod)
+                svg.tip(svg.text(group, LABEL_W - 8, y + 14, _short(label), anchor="end"), label)
+            a, b = row.get(first), row.get(second)
+            if a is None and b is None:
+                words = "not told to stop: still serving" if side else "never listed in the slice"
+                svg.text(group, x(0.0) + 4, y + 14, words, cls="row-note")
+                continue
+            start = float(a or 0.0)
+            if a is not None:
+                rect = svg.el(
+                    group,
+                    "rect",
+                    x=x(0.0),
+                    y=y,
+                    width=max(1.5, x(start) - x(0.0)),
+                    height=row_h,
+                    fill=svg.fill(SLICE_STEP),
+                    cls="bar",
+                )
+                svg.tip(rect, f"{pod}: {ROUTING_STEP_WORDS[first]} {start:.3f} s")
+            if b is not None:
+                end = start + float(b)
+                x0, x1 = sorted((x(start), x(end)))
+                rect = svg.el(
+                    group,
+                    "rect",
+                    x=x0,
+                    y=y + 4,
+                    width=max(1.5, x1 - x0),
+                    height=row_h - 8,
+                    fill=svg.fill(ANSWER_STEP),
+                    cls="bar",
+                )
+                svg.tip(
+                    rect,
+                    f"{pod}: {ROUTING_STEP_WORDS[second]} {float(b):.3f} s"
+                    + (" (it stopped answering before it left the slice)" if b < 0 else ""),
+                )
+            if routing_bound is not None:
+                tx = x(start + routing_bound)
+                item = svg.group(group, cls="bound")
+                svg.tip(
+                    item,
+                    f"{pod}: routing-lag bound, {routing_bound:g} s after "
+                    f"{'the slice change' if a is not None else 'the start'}",
+                )
+                svg.el(item, "line", x1=tx, y1=y - 2, x2=tx, y2=y + row_h + 2, **BOUND_TICK.attrs())
+            over = [
+                (key, float(v), bound)
+                for key, v, bound in ((first, a, slice_bound), (second, b, routing_bound))
+                if v is not None and bound is not None and float(v) > bound
+            ]
+            for key, value, bound in over:
+                item = svg.group(group, cls="violation")
+                svg.tip(
+                    item,
+                    f"{pod}: {ROUTING_STEP_WORDS[key]} {value:.3f} s, over its "
+                    f"bound of {bound:g} s",
+                )
+                _cross(svg, item, x(start + (value if key == second else 0.0)), y + row_h / 2, 5)
+    svg.text(
+        svg.root,
+        WIDTH - RIGHT,
+        rows_bottom + 28,
+        "seconds from the pod's Ready (left) or from its being told to stop (right)",
+        anchor="end",
+        cls="caption",
+    )
+    entries: list[tuple[Look | Stroke, str]] = [
+        (SLICE_STEP, "the EndpointSlice follows (Ready / stop)"),
+        (ANSWER_STEP, "the answers follow (first / last answer)"),
+    ]
+    if slice_bound is not None:
+        entries.append((LIMIT, f"slice bound {slice_bound:g} s"))
+    if routing_bound is not None:
+        entries.append(
+            (BOUND_TICK, f"routing-lag bound: {routing_bound:g} s after the slice change")
+        )
+    svg.legend(LABEL_W, legend_top, entries, width=WIDTH - LABEL_W - RIGHT)
+    return svg.markup()
+
+
+def answer_gap_bars(
+    gaps: Mapping[str, float],
+    *,
+    prefix: str,
+    sick: str | None,
+    out_s: float | None,
+) -> Markup:
+    """Per pod its longest stretch without an answer through the Service, as bars; the infected
+    pod's time out of service (NotReady to Ready again) marked for comparison."""
+    pods = sorted(gaps, key=lambda pod: (pod != sick, pod))
+    bar_h, gap, top = 20, 8, 22
+    bottom = top + len(pods) * (bar_h + gap)
+    height = bottom + AXIS_H + 12
+    peak = max([*(float(v) for v in gaps.values()), out_s or 0.0, 0.5]) * 1.12
+    x = Scale(0.0, peak, LABEL_W, WIDTH - RIGHT - 90)
+    svg = Svg(
+        WIDTH,
+        int(height),
+        prefix=prefix,
+        label="Longest stretch without an answer, per pod: "
+        + ", ".join(f"{pod} {float(gaps[pod]):g} s" for pod in pods),
+        kind="chart",
+    )
+    group = svg.group(cls="bars")
+    for index, pod in enumerate(pods):
+        y = top + index * (bar_h + gap)
+        value = float(gaps[pod])
+        role = "infected" if pod == sick else "healthy" if sick else ""
+        label = f"{pod} ({role})" if role else pod
+        svg.tip(svg.text(group, LABEL_W - 8, y + 14, _short(pod), anchor="end"), label)
+        look = SERIES[0] if pod == sick else SERIES[1]
+        rect = svg.el(
+            group,
+            "rect",
+            x=LABEL_W,
+            y=y,
+            width=max(1.5, x(value) - LABEL_W),
+            height=bar_h,
+            fill=svg.fill(look),
+            cls="bar",
+        )
+        svg.tip(rect, f"{label}: no answer for {value:g} s at most")
+        words = f"{value:g} s" + (f" ({role} pod)" if role else "")
+        svg.text(group, x(value) + 6, y + 14, words, cls="bar-label")
+    if out_s is not None:
+        ox = x(out_s)
+        svg.el(svg.root, "line", x1=ox, y1=top - 8, x2=ox, y2=bottom, **TARGET.attrs())
+        svg.text(
+            svg.root,
+            ox,
+            top - 11,
+            f"infected pod NotReady \u2192 Ready again: {out_s:g} s",
+            anchor="middle",
+            cls="bound-label",
+        )
+    axis = svg.group(cls="axis")
+    svg.el(axis, "line", x1=LABEL_W, y1=bottom, x2=WIDTH - RIGHT - 90, y2=bottom)
+    for value in ticks(0.0, peak, 6):
+        svg.el(axis, "line", x1=x(value), y1=bottom, x2=x(value), y2=bottom + 4)
+        svg.text(axis, x(value), bottom + 16, f"{tick_label(value)} s", anchor="middle")
+    svg.text(
+        axis,
+        WIDTH - RIGHT - 90,
+        bottom + 30,
+        "longest time between two answers from the pod, while traffic ran",
+        anchor="end",
+        cls="caption",
+    )
     return svg.markup()

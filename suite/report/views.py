@@ -310,6 +310,22 @@ FIGURE_WORDS = {
     "scale_in_after_last_above_target_s": "scale-in after last reading above target (s)",
     "largest_traffic_gap_s": "largest gap between requests (s)",
     "traffic_rate_per_s": "requests per second",
+    "routing_lag_bound_s": "routing-lag bound: slice change to first / last answer (s)",
+    "slice_lag_bound_s": "slice bound: Ready or stop to the EndpointSlice (s)",
+    "drain_s": "preStop drain (s)",
+    "answers_while_terminating": "answers from pods told to stop (draining)",
+    "answers_before_ready": "answers from pods not yet Ready",
+    "answers_after_leaving": "answers later than the routing-lag bound after leaving the slice",
+    "max_ready_to_slice_s": "worst Ready to in the slice (s)",
+    "max_slice_to_first_answer_s": "worst in the slice to first answer (s)",
+    "max_terminating_to_out_s": "worst told to stop to out of the slice (s)",
+    "max_out_to_last_answer_s": "worst out of the slice to last answer (s)",
+    "routing_lags_s": "routing lags per pod",
+    "service_routed_s": "Service first answered after traffic began (s)",
+    "failed_before_routed": "failed before the Service first answered",
+    "cluster_timing": "cluster clocks",
+    "hpa_rules": "HPA rules, as stored",
+    "rescales": "rescales, checked against the HPA formula",
 }
 
 
@@ -323,6 +339,14 @@ def _figure_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _figure_text(key: str, value: Any) -> str:
+    """A figure as the list under a test shows it; a per-pod table that is charted is only
+    counted there (the chart has it all, and report.json every number)."""
+    if key == "routing_lags_s" and isinstance(value, Mapping) and value:
+        return f"{len(value)} pods, charted above (every number in report.json)"
+    return _figure_value(value)
 
 
 # -- the page model --------------------------------------------------------------------------------
@@ -353,6 +377,8 @@ class TestView:
     events_left_out: int = 0
     lanes_left_out: int = 0
     raw_figures: Mapping[str, Any] = field(default_factory=dict)
+    #: Charts of per-pod figures under the behaviour's chart: (chart, its caption).
+    more_charts: list[tuple[Markup, str]] = field(default_factory=list)
     #: "took 53 s, 1.2x its physical floor of 44 s = ..." when the scenario states a floor.
     floor_line: str = ""
 
@@ -548,6 +574,92 @@ def _chart(
     return None
 
 
+def _bound(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def routing_caption(figures: Mapping[str, Any], *, early: bool = False) -> str:
+    """The routing-lag chart's caption: the bounds and the worst lag of each kind."""
+    slice_bound = _bound(figures.get("slice_lag_bound_s"))
+    routing_bound = _bound(figures.get("routing_lag_bound_s"))
+    worst = charts.worst_lags(
+        figures.get("routing_lags_s") or {}, slice_bound=slice_bound, routing_bound=routing_bound
+    )
+    parts = []
+    for lag, what in zip(worst, ("The EndpointSlice's", "The answers'"), strict=True):
+        if lag is None:
+            continue
+        bound = f"its bound of {lag.bound:g} s" if lag.bound is not None else "no bound stated"
+        verdict = "within" if lag.within else "OVER"
+        parts.append(
+            f"{what} worst lag: {lag.seconds:.3f} s ({charts.ROUTING_STEP_WORDS[lag.step]}, "
+            f"{lag.pod}), {verdict} {bound}."
+        )
+    return (
+        "Routing lag per pod: bars start at the pod's Ready (left) or its being told to stop "
+        "(right); the dotted part is the EndpointSlice catching up, the solid part the answers "
+        "through the Service (a last answer before the pod left the slice points left). "
+        + " ".join(parts)
+        + (
+            " * Ready before the traffic began: its first answer is counted from the traffic's "
+            "start."
+            if early
+            else ""
+        )
+    )
+
+
+def _per_pod_charts(
+    behaviour: str | None, test: Mapping[str, Any], end: float, prefix: str
+) -> list[tuple[Markup, str]]:
+    figures = test.get("figures") or {}
+    recording = test.get("recording")
+    found: list[tuple[Markup, str]] = []
+    lags = figures.get("routing_lags_s")
+    if behaviour == "rolling-update" and isinstance(lags, Mapping) and lags:
+        probes = test.get("probes") or []
+        window = probe_window(probes[0], recording) if probes else None
+        labels = {}
+        for lane in lanes_of(recording, end):
+            if lane.name not in lags:
+                continue
+            ready = min((s.start for s in lane.spans if s.status == "Ready"), default=None)
+            early = window is not None and ready is not None and ready < window[0]
+            labels[lane.name] = (
+                lane.name + (f" ({lane.tag})" if lane.tag else "") + (" *" if early else "")
+            )
+        chart = charts.routing_lag_chart(
+            lags,
+            prefix=f"{prefix}-rl",
+            slice_bound=_bound(figures.get("slice_lag_bound_s")),
+            routing_bound=_bound(figures.get("routing_lag_bound_s")),
+            labels=labels,
+        )
+        early = any(label.endswith(" *") for label in labels.values())
+        found.append((chart, routing_caption(figures, early=early)))
+    gaps = figures.get("answer_gap_s")
+    if behaviour == "self-healing" and isinstance(gaps, Mapping) and gaps:
+        sick = mark_detail(recording, "infect", "pod")
+        not_ready = _bound(figures.get("not_ready_after_s"))
+        ready = _bound(figures.get("ready_again_after_s"))
+        out_s = round(ready - not_ready, 2) if ready is not None and not_ready is not None else None
+        chart = charts.answer_gap_bars(
+            {str(pod): float(gap) for pod, gap in gaps.items()},
+            prefix=f"{prefix}-gap",
+            sick=sick,
+            out_s=out_s,
+        )
+        caption = (
+            "The longest time each pod went without answering through the Service while traffic "
+            "ran. For the infected pod that is its time out of service, from its last answer "
+            "before the Service routed around it to its first answer after it came back"
+            + (f" (it was NotReady for {out_s:g} s, the dashed line)" if out_s is not None else "")
+            + "; the healthy pod's shows that it kept answering."
+        )
+        found.append((chart, caption))
+    return found
+
+
 def _body_s(test: Mapping[str, Any]) -> float:
     """The test body's time (report.json's call_s), else its whole time (older reports)."""
     call = test.get("call_s")
@@ -587,7 +699,7 @@ def view_of_test(
         duration_s=float(test.get("duration_s") or 0.0),
         namespace=test.get("namespace"),
         figures=[
-            (FIGURE_WORDS.get(key, key), _figure_value(value))
+            (FIGURE_WORDS.get(key, key), _figure_text(key, value))
             for key, value in figures.items()
             if key != floors.FIGURE_KEY
         ],
@@ -625,6 +737,7 @@ def view_of_test(
     if behaviour:
         view.chart = _chart(behaviour, test, marks, end, f"{prefix}-ch")
         view.chart_caption = next(b.chart_caption for b in BEHAVIOURS if b.key == behaviour)
+    view.more_charts = _per_pod_charts(behaviour, test, end, prefix)
     return view
 
 

@@ -1,8 +1,11 @@
 """report.html rendered from recorded-looking runs (suite/tests/data/runs.py), no cluster: its
 structure, its headlines, escaping, size, and that it needs nothing from the network."""
 
+import ast
 import json
+import pathlib
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 import pytest
@@ -420,6 +423,30 @@ def test_first_line_prefers_pytests_error_line():
             b'{"schema": 1, "run_id": "r", "started": 1, "exitstatus": 0, "tests": [{}]}',
             "a test without a 'nodeid'",
         ),
+        (b'{"schema": true}', "report.json schema true, this version draws schema 1 only"),
+        (
+            b'{"schema": 1, "run_id": "r", "started": 1e400, "exitstatus": 0, "tests": []}',
+            "'started' is Infinity, expected a time in seconds since 1970",
+        ),
+        (
+            b'{"schema": 1, "run_id": "r", "started": 1, "exitstatus": 0, "tests": '
+            b'[{"nodeid": "suite/scenarios/test_load_balancing.py::t", "figures": "fast"}]}',
+            "tests[0] (suite/scenarios/test_load_balancing.py::t): 'figures' is \"fast\", "
+            "expected an object",
+        ),
+    ],
+    ids=[
+        "missing",
+        "not-utf8",
+        "not-json",
+        "no-schema",
+        "a-list",
+        "schema-99",
+        "no-started",
+        "no-nodeid",
+        "schema-true",
+        "started-1e400",
+        "figures-a-string",
     ],
 )
 def test_python_m_suite_report_says_what_is_wrong_with_its_input_in_one_line(
@@ -435,6 +462,32 @@ def test_python_m_suite_report_says_what_is_wrong_with_its_input_in_one_line(
     assert captured.err.startswith(f"python -m suite.report: {source}: ")
     assert message in captured.err
     assert not (tmp_path / "report.html").exists()
+
+
+def test_python_m_suite_report_never_writes_the_page_over_its_own_input(tmp_path, capsys):
+    source = tmp_path / "report.json"
+    text = json.dumps(runs.full_run())
+    source.write_text(text)
+    for output in (source, tmp_path / "." / "report.json"):
+        assert render_main([str(source), "-o", str(output)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == (
+            f"python -m suite.report: -o {output} is the report.json it reads: writing the page "
+            "there would overwrite the data; name another file\n"
+        )
+    assert source.read_text() == text
+
+
+def test_python_m_suite_report_on_a_value_deeper_in_of_the_wrong_shape(tmp_path, capsys):
+    document = runs.full_run()
+    test = next(t for t in document["tests"] if "restarted_after_s" in (t.get("figures") or {}))
+    test["figures"]["restarted_after_s"] = "soon"
+    source = tmp_path / "report.json"
+    source.write_text(json.dumps(document))
+    assert render_main([str(source)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith(f"python -m suite.report: {source}: cannot draw it, ")
 
 
 def test_python_m_suite_report_on_a_directory_or_an_unwritable_output(tmp_path, capsys):
@@ -521,3 +574,111 @@ def test_report_json_has_each_tests_body_time():
         records={},
     )
     assert document["tests"][0]["call_s"] == 9.5
+
+
+# -- per-pod figures: routing lags, answer gaps ----------------------------------------------------
+
+SAMPLE = pathlib.Path(__file__).parent / "data" / "routing_lags.json"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """A rolling update and an infected pod from real runs, trimmed to figures, pod changes,
+    marks and the traffic's window."""
+    return json.loads(SAMPLE.read_text())
+
+
+def _test_of(document, needle):
+    return next(test for test in document["tests"] if needle in test["nodeid"])
+
+
+def test_rolling_update_charts_each_pods_routing_lag_with_its_bounds(sample):
+    rolling = _section(_render(sample), "rolling-update")
+    lags = _test_of(sample, "rolling")["figures"]["routing_lags_s"]
+    chart = rolling[rolling.index('class="chart-figure per-pod"') :]
+    chart = chart[: chart.index("</figure>")]
+    for pod in lags:
+        assert pod in chart
+    # v1 pods were Ready before traffic began: their first answer counts from its start
+    assert chart.count(" (v1) *<title>") == 4
+    assert chart.count(" (v2)<title>") == 4
+    assert chart.count("not told to stop: still serving") == 4
+    assert "slice bound 1 s" in chart
+    assert "routing-lag bound: 1.5 s after the slice change" in chart
+    assert chart.count('class="bound"') == 4 + 8  # a tick per pod per side that has a lag
+    assert 'class="violation"' not in chart
+    caption = re.sub(r"\s+", " ", unescape(chart[chart.index("<figcaption>") :]))
+    assert "The EndpointSlice's worst lag: 0.049 s (Ready → in the slice" in caption
+    assert "The answers' worst lag: 1.122 s (in the slice → first answer" in caption
+    assert "within its bound of 1.5 s" in caption
+    assert "OVER" not in caption
+    assert "routing lags per pod</dt><dd>8 pods, charted above" in rolling
+
+
+def test_a_routing_lag_over_its_bound_is_crossed_and_the_caption_says_over(sample):
+    document = json.loads(json.dumps(sample))
+    figures = _test_of(document, "rolling")["figures"]
+    first, second, third = list(figures["routing_lags_s"])[:3]
+    figures["routing_lags_s"][first]["stop>out"] = 1.4
+    figures["routing_lags_s"][second]["out>last"] = -0.3
+    figures["routing_lags_s"][third].update({"ready>slice": None, "slice>first": None})
+    rolling = _section(_render(document), "rolling-update")
+    assert rolling.count('class="violation"') == 1
+    assert f"{first}: told to stop → out of the slice 1.400 s, over its bound of 1 s" in rolling
+    assert "it stopped answering before it left the slice" in rolling
+    assert "never listed in the slice" in rolling
+    caption = re.sub(r"\s+", " ", unescape(rolling))
+    assert f"The EndpointSlice's worst lag: 1.400 s (told to stop → out of the slice, {first})" in (
+        caption
+    )
+    assert "OVER its bound of 1 s" in caption
+
+
+def test_worst_lags_take_each_kind_against_its_own_bound():
+    lags = {
+        "a": {"ready>slice": 0.2, "slice>first": 0.4, "stop>out": None, "out>last": None},
+        "b": {"ready>slice": 0.1, "slice>first": -0.5, "stop>out": 0.3, "out>last": 2.0},
+    }
+    slice_lag, answer_lag = charts.worst_lags(lags, slice_bound=1.0, routing_bound=1.5)
+    assert slice_lag == charts.Lag(0.3, "b", "stop>out", 1.0)
+    assert slice_lag.within
+    assert answer_lag == charts.Lag(2.0, "b", "out>last", 1.5)
+    assert not answer_lag.within
+    assert charts.worst_lags({}, slice_bound=1.0, routing_bound=None) == (None, None)
+
+
+def test_self_healing_shows_each_pods_longest_gap_without_an_answer(sample):
+    healing = _section(_render(sample), "self-healing")
+    gaps = _test_of(sample, "infected")["figures"]["answer_gap_s"]
+    sick = next(pod for pod, gap in gaps.items() if gap > 5)
+    chart = healing[healing.index('class="chart-figure per-pod"') :]
+    assert f"{sick} (infected): no answer for {gaps[sick]:g} s at most" in chart
+    assert f"{gaps[sick]:g} s (infected pod)" in chart
+    assert "(healthy pod)" in chart
+    assert "infected pod NotReady → Ready again: 9.07 s" in chart
+
+
+def test_every_figure_of_the_four_behaviours_has_words():
+    # keys a scenario records with figures.update(...) or figures[...] = ...
+    scenarios = pathlib.Path(views.__file__).parents[1] / "scenarios"
+    missing = []
+    for behaviour in views.BEHAVIOURS:
+        tree = ast.parse((scenarios / behaviour.module).read_text())
+        for node in ast.walk(tree):
+            keys: list[str] = []
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                target = node.func.value
+                if node.func.attr == "update" and getattr(target, "id", None) == "figures":
+                    keys = [kw.arg for kw in node.keywords if kw.arg]
+            elif (
+                isinstance(node, ast.Subscript)
+                and getattr(node.value, "id", None) == "figures"
+                and isinstance(node.slice, ast.Constant)
+            ):
+                keys = [node.slice.value]
+            missing += [
+                f"{behaviour.module}: {key}"
+                for key in keys
+                if key not in views.FIGURE_WORDS and key != "floor"
+            ]
+    assert not missing
