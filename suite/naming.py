@@ -22,13 +22,20 @@ RUN_ID_ENV = "KUBE_ALIVE_RUN_ID"
 _RUN_ID = re.compile(r"^[a-z0-9]{1,12}$")
 
 
+class RunIdError(ValueError):
+    """`$KUBE_ALIVE_RUN_ID` cannot name a run's namespaces."""
+
+
 def new_run_id() -> str:
     """A fresh run id: 6 hex digits, or `$KUBE_ALIVE_RUN_ID` when set (e.g. by a test that
     needs to know the run's namespaces in advance)."""
     configured = os.environ.get(RUN_ID_ENV, "").strip()
     if configured:
         if not _RUN_ID.match(configured):
-            raise ValueError(f"{RUN_ID_ENV}={configured!r}: expected 1-12 characters of [a-z0-9]")
+            raise RunIdError(
+                f"{RUN_ID_ENV}={configured!r}: expected 1-12 characters of [a-z0-9] (it goes "
+                "into namespace names, which are lower-case DNS labels)"
+            )
         return configured
     return secrets.token_hex(3)
 

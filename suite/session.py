@@ -75,7 +75,11 @@ class SessionState:
             )
             state._shared_dir = Path(workerinput[SHARED_DIR_INPUT])
             return state
-        return cls(settings=settings, run_id=naming.new_run_id(), worker="main", is_worker=False)
+        try:
+            run_id = naming.new_run_id()
+        except naming.RunIdError as error:
+            raise pytest.UsageError(f"kube-alive: {error}") from None
+        return cls(settings=settings, run_id=run_id, worker="main", is_worker=False)
 
     @property
     def shared_dir(self) -> Path:

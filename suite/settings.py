@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,15 +77,17 @@ def keep_cluster_choices() -> list[str]:
 def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) -> Settings:
     """Read and check the kube-alive options; bad combinations raise pytest.UsageError."""
     option = config.option
+    errors: list[str] = []
     cluster: str | None = option.kube_alive_cluster
-    kubeconfig = (
-        Path(option.kube_alive_kubeconfig).expanduser() if option.kube_alive_kubeconfig else None
-    )
-    context: str | None = option.kube_alive_context or None
-    registry: str | None = option.kube_alive_image_registry or None
+    given_kubeconfig = _given(option.kube_alive_kubeconfig, "--kubeconfig", errors)
+    kubeconfig = Path(given_kubeconfig).expanduser() if given_kubeconfig else None
+    context = _given(option.kube_alive_context, "--context", errors)
+    registry = _given(option.kube_alive_image_registry, "--image-registry", errors)
     keep_cluster = bool(option.kube_alive_keep_cluster)
-    kind_node_image: str | None = getattr(option, "kube_alive_kind_node_image", None) or None
-    report_dir = _report_dir(config)
+    kind_node_image = _given(
+        getattr(option, "kube_alive_kind_node_image", None), "--kind-node-image", errors
+    )
+    report_dir = _report_dir(config, errors)
     in_ci = running_in_ci(environ)
     explicit = bool(option.kube_alive_fail_on_skip)
     from_ini = bool(config.getini(INI_FAIL_ON_SKIP))
@@ -92,10 +97,17 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
         else (f"{CI_ENV}=true" if in_ci else (f"{INI_FAIL_ON_SKIP} = true" if from_ini else ""))
     )
 
-    errors: list[str] = []
-    report_dir_problem = _report_dir_problem(report_dir)
+    # xdist workers: the controller checked (and its probe must not race their own).
+    report_dir_problem = _report_dir_problem(
+        report_dir, try_writing=not hasattr(config, "workerinput")
+    )
     if report_dir_problem:
         errors.append(report_dir_problem)
+    if kind_node_image and cluster != "kind":
+        errors.append(
+            "--kind-node-image goes with --cluster=kind only (the other providers create no "
+            "kind nodes)"
+        )
     if keep_cluster and cluster not in keep_cluster_choices():
         errors.append(
             f"--keep-cluster needs --cluster={'|'.join(keep_cluster_choices())} (the only "
@@ -110,8 +122,10 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
             if value:
                 errors.append(f"{flag} needs --cluster (one of {', '.join(provider_classes())})")
     else:
-        if kubeconfig is not None and not kubeconfig.is_file():
-            errors.append(f"--kubeconfig={kubeconfig}: no such file")
+        if kubeconfig is not None:
+            kubeconfig_problem = _kubeconfig_problem(kubeconfig)
+            if kubeconfig_problem:
+                errors.append(kubeconfig_problem)
         options = ProviderOptions(
             kubeconfig=kubeconfig,
             context=context,
@@ -119,7 +133,11 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
             keep_cluster=keep_cluster,
             kind_node_image=kind_node_image,
         )
-        errors.extend(provider_classes()[cluster].usage_errors(options))
+        provider_errors = provider_classes()[cluster].usage_errors(options)
+        errors.extend(provider_errors)
+        registry_problem = _registry_problem(registry) if registry else None
+        if registry_problem and not any(e.startswith("--image-registry") for e in provider_errors):
+            errors.append(registry_problem)
     if errors:
         raise pytest.UsageError("kube-alive: " + "; ".join(errors))
     return Settings(
@@ -137,9 +155,29 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
     )
 
 
-def _report_dir(config: pytest.Config) -> Path:
+#: What an option takes, and what leaving it out means: the one line an empty value gets.
+_EMPTY_MEANS = {
+    "--kubeconfig": ("a kubeconfig file", "$KUBECONFIG, then ~/.kube/config"),
+    "--context": ("a context name", "the kubeconfig's current context"),
+    "--image-registry": ("HOST[:PORT][/PATH]", "images the nodes have already"),
+    "--kind-node-image": ("an image", "$KUBE_ALIVE_KIND_NODE_IMAGE, else kind's release image"),
+    "--report-dir": ("a directory", "reports/"),
+}
+
+
+def _given(value: str | None, flag: str, errors: list[str]) -> str | None:
+    """An option's value; None when it was left out. An empty one (`--kubeconfig=` from an unset
+    shell variable) is an error, not the default it would silently fall back to."""
+    if value is not None and not value.strip():
+        what, default = _EMPTY_MEANS[flag]
+        errors.append(f"{flag}= is empty: give {what}, or leave the option out for {default}")
+        return None
+    return value
+
+
+def _report_dir(config: pytest.Config, errors: list[str]) -> Path:
     """`--report-dir`, else the ini value (relative to the ini file), else `<rootdir>/reports`."""
-    given: str | None = config.option.kube_alive_report_dir
+    given = _given(config.option.kube_alive_report_dir, "--report-dir", errors)
     if given:
         return Path(given).expanduser()
     ini = str(config.getini(INI_REPORT_DIR) or "").strip()
@@ -149,15 +187,51 @@ def _report_dir(config: pytest.Config) -> Path:
     return config.rootpath / "reports"
 
 
-def _report_dir_problem(report_dir: Path) -> str | None:
+def _kubeconfig_problem(kubeconfig: Path) -> str | None:
+    """Why `--kubeconfig` names no kubeconfig file; None when it names a file."""
+    if kubeconfig.is_dir():
+        return (
+            f"--kubeconfig={kubeconfig}: is a directory; give the kubeconfig file "
+            f"(e.g. {kubeconfig / 'config'})"
+        )
+    if not kubeconfig.exists():
+        return f"--kubeconfig={kubeconfig}: no such file"
+    if not kubeconfig.is_file():
+        return f"--kubeconfig={kubeconfig}: not a regular file; give the kubeconfig file"
+    return None
+
+
+#: A registry as an image reference starts with it (the distribution reference grammar): a host
+#: of DNS labels (or an [IPv6] address), an optional port, optional lower-case path components.
+_REGISTRY = re.compile(
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[a-fA-F0-9:]+\])"
+    r"(?::[0-9]{1,5})?"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+)
+
+
+def _registry_problem(registry: str) -> str | None:
+    """Why `registry` cannot start an image reference; None when it can."""
+    if _REGISTRY.fullmatch(registry):
+        return None
+    return (
+        f"--image-registry={registry!r}: not a registry HOST[:PORT][/PATH] (DNS name or IP, "
+        "numeric port, lower-case path), e.g. 192.168.1.10:5000 or registry.example/team"
+    )
+
+
+def _report_dir_problem(report_dir: Path, *, try_writing: bool = True) -> str | None:
     """Why the reports could not be written into `report_dir` (checked at startup, so a bad
-    directory fails at once, not after the whole run); None when they can. Creates nothing."""
+    directory fails at once, not after the whole run); None when they can. With `try_writing`
+    it creates the directory and a file in it, then removes what it made (root passes every
+    permission check, a read-only or virtual file system refuses only the real thing)."""
     if report_dir.exists():
         if not report_dir.is_dir():
             return f"--report-dir={report_dir}: exists and is not a directory; name a directory"
         if not os.access(report_dir, os.W_OK | os.X_OK):
             return f"--report-dir={report_dir}: not writable by this user; name another directory"
-        return None
+        return _write_problem(report_dir) if try_writing else None
     ancestor = report_dir.absolute().parent
     while not ancestor.exists():
         ancestor = ancestor.parent
@@ -171,4 +245,37 @@ def _report_dir_problem(report_dir: Path) -> str | None:
             f"--report-dir={report_dir}: cannot be created, {ancestor} is not writable by this "
             "user; name another directory"
         )
-    return None
+    return _write_problem(report_dir) if try_writing else None
+
+
+def _write_problem(report_dir: Path) -> str | None:
+    """Create `report_dir` (and its missing parents) and a file in it; remove what was made."""
+    missing: list[Path] = []
+    directory = report_dir.absolute()
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    created: list[Path] = []
+    try:
+        for directory in reversed(missing):
+            try:
+                directory.mkdir()
+            except OSError as error:
+                return (
+                    f"--report-dir={report_dir}: cannot create {directory}: "
+                    f"{error.strerror or error}; name a directory you can write"
+                )
+            created.append(directory)
+        try:
+            with tempfile.NamedTemporaryFile(dir=report_dir, prefix=".kube-alive-probe-"):
+                pass
+        except OSError as error:
+            return (
+                f"--report-dir={report_dir}: cannot write a file in it: "
+                f"{error.strerror or error}; name a directory you can write"
+            )
+        return None
+    finally:
+        for made in reversed(created):
+            with contextlib.suppress(OSError):
+                made.rmdir()

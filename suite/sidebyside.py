@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from typing import Any
 
 from suite import floors
 from suite.faultmatrix import AUTOSCALING
+from suite.providers import provider_classes
 from suite.soak import scalar_figures
 
 #: The autoscaling run starts its load about this long after pytest starts on a warm local
@@ -183,12 +185,34 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m suite.sidebyside", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("tests", nargs="+", help="pytest node ids or files to run beside the load")
-    parser.add_argument("--cluster", default="local")
-    parser.add_argument("--delay", type=float, default=DEFAULT_DELAY_S)
-    parser.add_argument("--out", type=Path, default=Path("reports/side-by-side"))
+    parser.add_argument(
+        "--cluster",
+        choices=list(provider_classes()),
+        default="local",
+        help="pytest's --cluster (default local)",
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=DEFAULT_DELAY_S,
+        help=f"seconds from the autoscaling run's start to the test's ({DEFAULT_DELAY_S:g})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports/side-by-side"),
+        help="the directory the runs and the table go in (default reports/side-by-side)",
+    )
     args = parser.parse_args(argv)
+    if not math.isfinite(args.delay) or args.delay < 0:
+        parser.error(f"--delay={args.delay:g}: give a number of seconds, 0 or more")
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out={out}: exists and is not a directory; name a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"--out={out}: cannot create it: {error.strerror or error}")
     started = time.monotonic()
 
     def say(text: str) -> None:

@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 from suite import naming
 from suite.faultmatrix import failure_line
+from suite.providers import provider_classes
 
 SCENARIOS = "suite/scenarios"
 SETS: dict[str, tuple[str, ...]] = {
@@ -579,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--cluster",
+        choices=list(provider_classes()),
         default="local",
         help="pytest's --cluster (default local; the cluster should "
         "be up already: the soak measures a warm cluster)",

@@ -65,6 +65,10 @@ def test_run_id_from_environment_is_validated(monkeypatch):
     monkeypatch.setenv(naming.RUN_ID_ENV, "Not-OK")
     with pytest.raises(ValueError, match="KUBE_ALIVE_RUN_ID"):
         naming.new_run_id()
+    for bad in ("MyRun", "my_run"):
+        monkeypatch.setenv(naming.RUN_ID_ENV, bad)
+        with pytest.raises(naming.RunIdError, match=f"KUBE_ALIVE_RUN_ID='{bad}': expected 1-12"):
+            naming.new_run_id()
     monkeypatch.delenv(naming.RUN_ID_ENV)
     first, second = naming.new_run_id(), naming.new_run_id()
     assert re.fullmatch(r"[0-9a-f]{6}", first)

@@ -1,5 +1,6 @@
 """The plugin's options and hooks, through inner pytest runs (no cluster anywhere)."""
 
+import fnmatch
 import importlib.metadata
 import json
 import subprocess
@@ -95,6 +96,113 @@ def test_bad_combinations_are_usage_errors(pytester, args, message):
     result = pytester.runpytest(*PLUGIN, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
+
+
+def usage_error_line(result):
+    """The one line a usage error prints (pytest's `ERROR: ...`), checking there is no other."""
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    lines = [line for line in result.stderr.str().splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--report-dir=/proc/kube-alive-reports"],
+            # root passes every permission check: only trying to create it tells (here: ENOENT)
+            "--report-dir=/proc/kube-alive-reports: cannot * /proc*; name * directory*",
+        ),
+        (
+            ["--report-dir="],
+            "--report-dir= is empty: give a directory, or leave the option out for reports/",
+        ),
+        (
+            ["--cluster=existing", "--kubeconfig="],
+            "--kubeconfig= is empty: give a kubeconfig file, or leave the option out for "
+            "$KUBECONFIG, then ~/.kube/config",
+        ),
+        (
+            ["--cluster=existing", "--kubeconfig={dir}"],
+            "--kubeconfig={dir}: is a directory; give the kubeconfig file (e.g. {dir}/config)",
+        ),
+        (
+            ["--cluster=existing", "--kubeconfig={file}", "--image-registry=my reg:abc"],
+            "--image-registry='my reg:abc': not a registry HOST[[]:PORT][[]/PATH] (DNS name or "
+            "IP, numeric port, lower-case path), e.g. 192.168.1.10:5000 or registry.example/team",
+        ),
+        (
+            ["--cluster=existing", "--kubeconfig={file}", "--kind-node-image=kindest/node:x"],
+            "--kind-node-image goes with --cluster=kind only (the other providers create no "
+            "kind nodes)",
+        ),
+        (
+            ["--cluster=local", "--kind-node-image=kindest/node:x"],
+            "--kind-node-image goes with --cluster=kind only (the other providers create no "
+            "kind nodes)",
+        ),
+    ],
+    ids=[
+        "report-dir-unwritable",
+        "report-dir-empty",
+        "kubeconfig-empty",
+        "kubeconfig-directory",
+        "image-registry-not-a-registry",
+        "kind-node-image-with-existing",
+        "kind-node-image-with-local",
+    ],
+)
+def test_bad_input_is_one_usage_error_line_at_configure_time(pytester, monkeypatch, args, line):
+    pytester.makepyfile(USES_A_CLUSTER)
+    kubeconfig = unreachable_kubeconfig(pytester.path / "kubeconfig")
+    # An empty --kubeconfig= must not fall back to this one.
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    (pytester.path / "kube").mkdir()
+    paths = {"dir": "kube", "file": str(kubeconfig)}
+    result = pytester.runpytest(*PLUGIN, *[arg.format(**paths) for arg in args])
+    assert fnmatch.fnmatchcase(
+        usage_error_line(result), f"ERROR: kube-alive: {line.format(**paths)}"
+    )
+    assert not (pytester.path / "reports").exists()
+
+
+def test_the_report_dir_probe_removes_what_it_made(tmp_path):
+    from suite.settings import _report_dir_problem
+
+    assert _report_dir_problem(tmp_path / "a" / "b" / "reports") is None
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    assert _report_dir_problem(tmp_path / "kept") is None
+    assert list((tmp_path / "kept").iterdir()) == []
+
+
+@pytest.mark.parametrize("run_id", ["MyRun", "my_run"])
+def test_a_run_id_from_the_environment_that_cannot_name_namespaces_is_one_line(
+    pytester, monkeypatch, run_id
+):
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    monkeypatch.setenv("KUBE_ALIVE_RUN_ID", run_id)
+    result = pytester.runpytest(*PLUGIN)
+    assert usage_error_line(result) == (
+        f"ERROR: kube-alive: KUBE_ALIVE_RUN_ID='{run_id}': expected 1-12 characters of [a-z0-9] "
+        "(it goes into namespace names, which are lower-case DNS labels)"
+    )
+
+
+def test_an_image_registry_with_a_port_and_path_is_accepted(pytester):
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    kubeconfig = unreachable_kubeconfig(pytester.path / "kubeconfig")
+    for registry in ("192.168.1.10:5000", "registry.example/team/sub", "[::1]:5000", "Reg-1.lan"):
+        result = pytester.runpytest(
+            *PLUGIN,
+            "--cluster=existing",
+            f"--kubeconfig={kubeconfig}",
+            f"--image-registry={registry}",
+            "--co",
+        )
+        assert result.ret == pytest.ExitCode.OK, result.stderr.str()
 
 
 def test_tests_using_the_cluster_are_marked_e2e_and_deselectable(pytester):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+
+import pytest
+
 from suite import sidebyside
 from suite.floors import Floor
 
@@ -74,3 +78,34 @@ def test_no_overlap_or_a_failure_proves_nothing():
     )
     assert not sidebyside.ok(failed)
     assert not sidebyside.ok({"rows": []})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--cluster=bogus"],
+            "argument --cluster: invalid choice: 'bogus' (choose from 'existing', 'kind', 'local')",
+        ),
+        (["--delay=-1"], "--delay=-1: give a number of seconds, 0 or more"),
+        (["--out={file}"], "--out={file}: exists and is not a directory; name a directory"),
+    ],
+    ids=["cluster", "delay", "out"],
+)
+def test_bad_arguments_are_one_line_and_exit_2_before_any_pytest_runs(
+    tmp_path, capsys, monkeypatch, args, message
+):
+    def no_run(*args, **kwargs):
+        pytest.fail("a pytest was started")
+
+    monkeypatch.setattr(subprocess, "run", no_run)
+    monkeypatch.setattr(subprocess, "Popen", no_run)
+    existing = tmp_path / "a-file"
+    existing.write_text("keep me")
+    argv = [arg.format(file=existing) for arg in args]
+    with pytest.raises(SystemExit) as exit_:
+        sidebyside.main([*argv, "suite/scenarios/test_self_healing.py"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == f"python -m suite.sidebyside: error: {message.format(file=existing)}"
+    assert existing.read_text() == "keep me"

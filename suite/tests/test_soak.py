@@ -310,6 +310,18 @@ def test_n_must_be_positive(capsys):
     assert "N must be at least 1" in capsys.readouterr().err
 
 
+def test_an_unknown_cluster_is_refused_up_front_listing_the_choices(capsys, monkeypatch):
+    monkeypatch.setattr(soak.Soak, "all", lambda self: pytest.fail("a run started"))
+    with pytest.raises(SystemExit) as exit_:
+        soak.main(["1", "--cluster=bogus"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == (
+        "scripts/soak: error: argument --cluster: invalid choice: 'bogus' "
+        "(choose from 'existing', 'kind', 'local')"
+    )
+
+
 def test_ctrl_c_between_runs_still_writes_the_table_and_checks_every_started_run(tmp_path):
     launcher = Launcher(["passed", "passed"])
     real_launch = launcher.__call__
