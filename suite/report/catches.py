@@ -94,6 +94,8 @@ class Catches:
     variant_summary: str
     restored_summary: str
     problems: list[str]
+    #: Which cluster's faults: "local" (`localcluster fault`) or "kind" (`localcluster kind-fault`).
+    provider: str = "local"
 
     @property
     def passed(self) -> bool:
@@ -211,6 +213,7 @@ def view(matrix: Mapping[str, Any]) -> Catches:
         restored_summary = "The restored cluster was not checked in this matrix run."
     cluster, kubernetes, nodes = _cluster(matrix.get("cluster"))
     return Catches(
+        provider=str(matrix.get("provider") or "local"),
         run_id=str(matrix.get("run_id") or "?"),
         when=_when(matrix.get("started")),
         ended=_when(matrix.get("ended")),
