@@ -1439,6 +1439,7 @@ def routing_lag_problems(
     slice_lag_s: float,
     uncertainty: float,
     traffic_end: float,
+    join_lag_s: float | None = None,
 ) -> list[str]:
     """Each sentence names the part the evidence points at: the EndpointSlice controller when the
     slice followed a pod's Ready or stop late, kube-proxy when answers did not follow the slice
@@ -1449,7 +1450,10 @@ def routing_lag_problems(
     getting nothing at all: its first answer is the fresh Service's start-up (kube-proxy's first
     rules for it, the prober's first connections), not a routing change."""
     problems: list[str] = []
-    allowance = lag_s + uncertainty
+    # Joining late costs no request (the other pods answer meanwhile), so its bound may be wider
+    # than leaving's, which the workload's drain must cover.
+    join_s = lag_s if join_lag_s is None else join_lag_s
+    join_allowance = join_s + uncertainty
     for row in rows:
         who = f"pod {row.pod}" + (f" ({row.image.rsplit(':', 1)[-1]})" if row.image else "")
         if row.slice_in_s is not None and row.slice_in_s > slice_lag_s:
@@ -1502,20 +1506,20 @@ def routing_lag_problems(
         start = max(row.joined, row.since)
         # Listed ready from `start` until it left (or the traffic ended): long enough to be hit.
         listed = min(traffic_end, row.left if row.left is not None else traffic_end) - start
-        if row.first is None and listed > allowance:
+        if row.first is None and listed > join_allowance:
             problems.append(
                 f"{KUBE_PROXY} routed nothing to {who} in {listed:.1f}s of traffic through "
-                f"the Service while the EndpointSlice listed it as ready (at most {lag_s}s "
+                f"the Service while the EndpointSlice listed it as ready (at most {join_s}s "
                 "expected)"
             )
         elif (
             row.first_answer_s is not None
-            and row.first_answer_s > allowance
+            and row.first_answer_s > join_allowance
             and row.joined > row.since
         ):
             problems.append(
                 f"{KUBE_PROXY} routed the first request to {who} {row.first_answer_s:.2f}s after "
-                f"the EndpointSlice listed it as ready (at most {lag_s}s, "
+                f"the EndpointSlice listed it as ready (at most {join_s}s, "
                 f"+{uncertainty:.2f}s clock allowance)"
             )
     return problems

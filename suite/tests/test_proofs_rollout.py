@@ -431,3 +431,16 @@ def test_the_read_back_names_a_probe_or_hook_the_cluster_stripped():
     line = admitted.rewritten([stripped, hook], "incver's Deployment, pods or Service")
     assert "admitted" in line
     assert "readinessProbe" in line
+
+
+def test_a_late_first_answer_is_judged_by_the_join_bound_not_the_leave_bound():
+    rows = table(traffic(b_from=17.2))
+    b = next(row for row in rows if row.pod == "b")
+    assert LAG < b.first_answer_s < 3.0
+    late = lag_problems(rows)
+    assert len(late) == 1
+    assert "first request to pod b" in late[0]
+    joined = proofs.routing_lag_problems(
+        rows, lag_s=LAG, join_lag_s=3.0, slice_lag_s=1.0, uncertainty=UNCERTAINTY, traffic_end=25.0
+    )
+    assert joined == []
