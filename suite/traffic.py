@@ -15,6 +15,11 @@ The prober is part of the suite's own path, not of the behaviour under test: whe
 deleted or restarted during background traffic (its pods before and after, and the prober pods
 that answered each chunk, tell), the traffic's last error says so, naming the pod, so a scenario
 that stops on "the traffic was interrupted" blames the prober and not what it measures.
+
+Each `POST /probe` carries a run id. When its stream breaks on the way (the API server's proxy
+between the suite and the prober), nothing is guessed: the prober's `GET /runs/<id>` answers every
+record of that run once it is over, the missing answers are taken from there, and the break is
+counted in `ProbeResult.read_back`. Only a run the prober cannot account for is an error.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -39,7 +45,7 @@ from suite.kube import (
     name_of,
     restart_count,
 )
-from suite.waiting import Done, Failed, Verdict, retry_transient, wait_condition
+from suite.waiting import Done, Failed, Verdict, WaitFailed, retry_transient, wait_condition
 
 #: A background chunk that ends with no answer is retried after this pause (interruptible).
 _CHUNK_ERROR_PAUSE_S = 0.5
@@ -49,6 +55,8 @@ _UNBOUNDED_COUNT = 20_000
 
 #: The prober's container port (manifests/prober), for driving one prober pod directly.
 PROBER_PORT = 8080
+#: After a stream broke, how long past the run's own end its records are asked for.
+_READ_BACK_S = 20.0
 
 
 class ProbeError(Exception):
@@ -170,6 +178,8 @@ class ProbeResult:
     chunk_sent: dict[int, float] = field(default_factory=dict)
     #: What happened to the prober pod during background traffic (deleted, restarted), if anything.
     prober_problem: str | None = None
+    #: Chunks whose stream broke and whose answers were read back from the prober (one line each).
+    read_back: list[str] = field(default_factory=list)
 
     @property
     def sent(self) -> int:
@@ -213,6 +223,8 @@ class ProbeResult:
         if self.failed:
             common = ", ".join(f"{error} x{n}" for error, n in self.errors_by_kind().most_common(3))
             text += f" ({common})"
+        if self.read_back:
+            text += f"; {len(self.read_back)} broken stream(s), their answers read back"
         if self.errors:
             text += f"; prober errors: {self.errors[-1]}"
         return text
@@ -229,6 +241,7 @@ class ProbeResult:
             "summaries": list(self.summaries),
             "chunk_sent": {str(k): v for k, v in self.chunk_sent.items()},
             "prober_problem": self.prober_problem,
+            "read_back": list(self.read_back),
             "sent": self.sent,
             "ok": len(self.ok),
             "failed": len(self.failed),
@@ -374,9 +387,7 @@ class Prober:
     @property
     def probe_path(self) -> str:
         """Where `POST /probe` is sent."""
-        if self.pod is not None:
-            return pod_proxy_path(self.namespace, self.pod, PROBER_PORT, "probe")
-        return service_proxy_path(self.namespace, self.service, self.port, "probe")
+        return self._path("probe")
 
     def wait_ready(self, timeout_s: float) -> Any:
         """Wait (bounded retries on transient errors) until the prober answers via its Service."""
@@ -400,6 +411,11 @@ class Prober:
             hint=hint,
         )
 
+    def _path(self, path: str) -> str:
+        if self.pod is not None:
+            return pod_proxy_path(self.namespace, self.pod, PROBER_PORT, path)
+        return service_proxy_path(self.namespace, self.service, self.port, path)
+
     def _chunk(
         self,
         request: ProbeRequest,
@@ -409,11 +425,19 @@ class Prober:
         streams: list[Any] | None = None,
     ) -> None:
         result.chunk_sent[chunk] = time.time()
+        run_id = f"{uuid.uuid4().hex[:16]}-{chunk}"
+        delivered: dict[int, Answer] = {}
+
+        def deliver(answer: Answer) -> None:
+            delivered[answer.seq] = answer
+            if on_answer is not None:
+                on_answer(answer)
+
         try:
             stream = self.kube.stream(
                 "POST",
                 self.probe_path,
-                body=request.to_json(),
+                body={**request.to_json(), "run": run_id},
                 timeout=(10.0, request.timeout_s + 30.0),
             )
         except KubeError as error:
@@ -422,19 +446,57 @@ class Prober:
         if streams is not None:
             streams.append(stream)
         try:
-            answers, summary = parse_stream(stream, chunk=chunk, on_answer=on_answer)
-        except (KubeError, ProbeError) as error:
+            _, summary = parse_stream(stream, chunk=chunk, on_answer=deliver)
+        except KubeError as broke:
+            # The stream began and broke on the way: the prober still has every record.
+            try:
+                records, summary = self._read_back(run_id, request)
+            except (KubeError, ProbeError, WaitFailed) as error:
+                result.answers.extend(sorted(delivered.values(), key=lambda a: a.seq))
+                result.errors.append(
+                    f"chunk {chunk}: {broke}, after {len(delivered)} answers; reading the rest "
+                    f"back from the prober failed too: {error}"
+                )
+                return
+            missing = [Answer.from_json(r, chunk=chunk) for r in records]
+            missing = [a for a in missing if a.seq not in delivered]
+            for answer in sorted(missing, key=lambda a: a.end):
+                deliver(answer)
+            result.read_back.append(
+                f"chunk {chunk}: {broke}, after {len(delivered) - len(missing)} answers; "
+                f"{len(missing)} more read back from the prober (run {run_id})"
+            )
+        except ProbeError as error:
             result.errors.append(f"chunk {chunk}: {error}")
             return
         finally:
             stream.close()
-        result.answers.extend(answers)
+        result.answers.extend(sorted(delivered.values(), key=lambda a: a.seq))
         if summary is None:
             result.errors.append(
-                f"chunk {chunk}: the stream ended without a summary after {len(answers)} answers"
+                f"chunk {chunk}: the stream ended without a summary after {len(delivered)} answers"
             )
         else:
             result.summaries.append(summary)
+
+    def _read_back(self, run_id: str, request: ProbeRequest) -> tuple[list[JSON], JSON]:
+        """Every record and the summary of one run, from the prober, once the run is over."""
+        path = self._path(f"runs/{run_id}")
+        data = retry_transient(
+            lambda: self.kube.request("GET", path, timeout=(5.0, 15.0)),
+            timeout_s=request.duration_s + request.timeout_s + _READ_BACK_S,
+            what=f"run {run_id} of the prober",
+            where=self.namespace,
+            expected="its records, once the run is over",
+            hint=f"kubectl -n {self.namespace} logs -l {self.selector}",
+        )
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("records"), list)
+            or not isinstance(data.get("summary"), dict)
+        ):
+            raise ProbeError(f"GET {path}: not a run's records: {str(data)[:200]!r}")
+        return [r for r in data["records"] if isinstance(r, dict)], dict(data["summary"])
 
     def run(self, request: ProbeRequest, *, label: str = "") -> ProbeResult:
         """Run one probe to completion; raises ProbeError if nothing at all came back."""
@@ -577,6 +639,7 @@ class BackgroundProbe:
                 chunk += 1
                 with self.changed:
                     self.result.chunks = chunk
+                    self.result.read_back.extend(partial.read_back)
                     self.result.summaries.extend(partial.summaries)
                     self.result.chunk_sent.update(partial.chunk_sent)
                     self.result.errors.extend(partial.errors)

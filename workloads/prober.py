@@ -17,6 +17,11 @@ The prober sends requests for whoever reaches it, so it is not a general request
   process: at most ``MAX_RUNS`` runs and ``MAX_TOTAL_CONCURRENCY`` requests in flight at once; a
   run beyond either gets ``429`` with ``Retry-After`` at once. gunicorn serves the prober with
   more threads than ``MAX_RUNS``, so ``/healthz`` and ``/readyz`` always have one.
+
+A run given a ``"run"`` id is kept (the last ``MAX_KEPT_RUNS``): ``GET /runs/<id>`` answers every
+record it made and its summary once it is over. A client whose stream broke on the way (the API
+server's proxy between it and the prober) reads back what it missed, so no request the prober
+sent goes unaccounted for.
 """
 
 from __future__ import annotations
@@ -60,6 +65,12 @@ MAX_TIMEOUT_S = 10.0
 MAX_RUNS = 4
 MAX_TOTAL_CONCURRENCY = 16
 RETRY_AFTER_S = 1
+#: Runs kept for ``GET /runs/<id>``: a scenario's background traffic is at most ~150 chunks.
+MAX_KEPT_RUNS = 256
+#: How long ``GET /runs/<id>`` waits for a run to end before it answers 503 (try again).
+MAX_RUN_WAIT_S = 5.0
+#: What a run id looks like (the suite sends a random hex id and the chunk number).
+_RUN_ID = re.compile(r"[a-z0-9][-a-z0-9]{0,62}")
 
 #: What a Service name looks like (DNS-1035 label: Kubernetes Service names are these).
 _SERVICE_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -96,6 +107,8 @@ class ProbeSpec:
     timeout_s: float = 2.0
     service: str = ""
     via: str = VIA_DNS
+    #: The client's id for this run (kept for ``GET /runs/<id>``), or "" (not kept).
+    run_id: str = ""
 
     @classmethod
     def parse(
@@ -106,7 +119,16 @@ class ProbeSpec:
         ``by_env`` does so for ``"via": "service-env"``."""
         if not isinstance(body, dict):
             raise bad_request("the body must be a JSON object")
-        known = {"url", "count", "concurrency", "duration_s", "interval_ms", "timeout_s", "via"}
+        known = {
+            "url",
+            "count",
+            "concurrency",
+            "duration_s",
+            "interval_ms",
+            "timeout_s",
+            "via",
+            "run",
+        }
         unknown = sorted(set(body) - known)
         if unknown:
             raise bad_request(f"unknown field(s): {', '.join(unknown)}")
@@ -116,6 +138,9 @@ class ProbeSpec:
         via = body.get("via", VIA_DNS)
         if via not in VIAS:
             raise bad_request(f"via must be one of {', '.join(VIAS)}, got {via!r}")
+        run_id = body.get("run", "")
+        if not isinstance(run_id, str) or (run_id and not _RUN_ID.fullmatch(run_id)):
+            raise bad_request(f"run must be a lower-case id of at most 63 characters: {run_id!r}")
         name, port, target = _split_url(url)
         chosen = by_env if via == VIA_SERVICE_ENV else resolve
         host, connect_port = (chosen or (lambda n, p: (n, p)))(name, port)
@@ -131,6 +156,7 @@ class ProbeSpec:
             timeout_s=_positive_float_field(body, "timeout_s", 2.0, MAX_TIMEOUT_S),
             service=name.lower().rstrip(".").split(".")[0],
             via=str(via),
+            run_id=run_id,
         )
 
 
@@ -334,17 +360,23 @@ def probe_once(spec: ProbeSpec, seq: int) -> dict[str, Any]:
 
 
 class _Run:
-    """The worker threads of one probe run and the queue their records arrive on."""
+    """The worker threads of one probe run, the queue their records arrive on, and the log of
+    every record (what ``GET /runs/<id>`` reads back)."""
 
     _DONE = object()
 
     def __init__(self, spec: ProbeSpec) -> None:
         self.spec = spec
         self.stop = threading.Event()
+        self.done = threading.Event()
         self.records: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._next_seq = 0
-        self._deadline = time.monotonic() + spec.duration_s
+        self._live = 0
+        self._started = time.monotonic()
+        self._ended: float | None = None
+        self._deadline = self._started + spec.duration_s
 
     def _take_seq(self) -> int | None:
         if self.stop.is_set() or time.monotonic() >= self._deadline:
@@ -359,14 +391,24 @@ class _Run:
     def _work(self) -> None:
         try:
             while (seq := self._take_seq()) is not None:
-                self.records.put(probe_once(self.spec, seq))
+                record = probe_once(self.spec, seq)
+                with self._lock:
+                    self.log.append(record)
+                self.records.put(record)
                 if self.spec.interval_ms and self.stop.wait(self.spec.interval_ms / 1000):
                     break
         finally:
+            with self._lock:
+                self._live -= 1
+                if self._live == 0:
+                    self._ended = time.monotonic()
+                    self.done.set()
             self.records.put(self._DONE)
 
     def start(self) -> None:
         """Start the workers."""
+        self._started = time.monotonic()
+        self._live = self.spec.concurrency
         for n in range(self.spec.concurrency):
             threading.Thread(target=self._work, name=f"probe-{n}", daemon=True).start()
 
@@ -381,22 +423,16 @@ class _Run:
             assert isinstance(item, dict)
             yield item
 
-
-def _line(obj: Mapping[str, Any]) -> bytes:
-    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
-
-
-def stream(run: _Run, prober: Mapping[str, str]) -> Iterator[bytes]:
-    """NDJSON lines for ``run``; closing the iterator (client gone) stops the run."""
-    started = time.monotonic()
-    sent = ok = 0
-    by_pod: Counter[str] = Counter()
-    by_version: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    run.start()
-    try:
-        for record in run.results():
-            sent += 1
+    def summary(self, prober: Mapping[str, str]) -> dict[str, Any]:
+        """The summary line of the records so far."""
+        with self._lock:
+            records = list(self.log)
+            ended = self._ended if self._ended is not None else time.monotonic()
+        by_pod: Counter[str] = Counter()
+        by_version: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
+        ok = 0
+        for record in records:
             ok += record["ok"]
             if record["pod"] is not None:
                 by_pod[record["pod"]] += 1
@@ -404,20 +440,55 @@ def stream(run: _Run, prober: Mapping[str, str]) -> Iterator[bytes]:
                 by_version[record["version"]] += 1
             if record["error"] is not None:
                 errors[str(record["error"]).split(":", 1)[0]] += 1
-            yield _line(record)
-        summary = {
-            "sent": sent,
+        return {
+            "sent": len(records),
             "ok": ok,
-            "failed": sent - ok,
+            "failed": len(records) - ok,
             "by_pod": dict(by_pod),
             "by_version": dict(by_version),
             "errors": dict(errors),
-            "duration_s": round(time.monotonic() - started, 6),
+            "duration_s": round(ended - self._started, 6),
             "prober": dict(prober),
-            "via": run.spec.via,
-            "address": f"{run.spec.host}:{run.spec.port}",
+            "via": self.spec.via,
+            "address": f"{self.spec.host}:{self.spec.port}",
         }
-        yield _line({"summary": summary})
+
+
+class KeptRuns:
+    """The last ``MAX_KEPT_RUNS`` runs that came with an id, for ``GET /runs/<id>``."""
+
+    def __init__(self, keep: int = MAX_KEPT_RUNS) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._runs: dict[str, _Run] = {}
+
+    def add(self, run: _Run) -> None:
+        """Keep `run` (under its spec's id); the oldest goes when there are too many."""
+        if not run.spec.run_id:
+            return
+        with self._lock:
+            self._runs.pop(run.spec.run_id, None)
+            self._runs[run.spec.run_id] = run
+            while len(self._runs) > self.keep:
+                del self._runs[next(iter(self._runs))]
+
+    def get(self, run_id: str) -> _Run | None:
+        """The run with this id, if it is still kept."""
+        with self._lock:
+            return self._runs.get(run_id)
+
+
+def _line(obj: Mapping[str, Any]) -> bytes:
+    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+
+def stream(run: _Run, prober: Mapping[str, str]) -> Iterator[bytes]:
+    """NDJSON lines for ``run``; closing the iterator (client gone) stops the run."""
+    run.start()
+    try:
+        for record in run.results():
+            yield _line(record)
+        yield _line({"summary": run.summary(prober)})
     finally:
         run.stop.set()
 
@@ -440,6 +511,7 @@ def create_app(
         by_env = service_env_resolver(namespace, cluster_domain(namespace))
     room = admission or Admission()
     app.extensions["kube_alive_prober_admission"] = room
+    kept = KeptRuns()
 
     @app.post("/probe")
     def probe() -> flask.Response:
@@ -451,7 +523,9 @@ def create_app(
             return response
         ident = identity()
         try:
-            lines = stream(_Run(spec), {"pod": ident.pod, "version": ident.version})
+            run = _Run(spec)
+            kept.add(run)
+            lines = stream(run, {"pod": ident.pod, "version": ident.version})
         except BaseException:
             room.leave(spec.concurrency)
             raise
@@ -462,6 +536,19 @@ def create_app(
         response.headers["Cache-Control"] = "no-cache"
         response.headers["X-Accel-Buffering"] = "no"
         return response
+
+    @app.get("/runs/<run_id>")
+    def read_back(run_id: str) -> flask.Response:
+        run = kept.get(run_id)
+        if run is None:
+            return answer({"reason": f"no run {run_id!r} is kept here"}, status=404)
+        if not run.done.wait(MAX_RUN_WAIT_S):
+            response = answer({"reason": f"run {run_id!r} is still going; try again"}, status=503)
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
+        ident = identity()
+        summary = run.summary({"pod": ident.pod, "version": ident.version})
+        return answer({"records": list(run.log), "summary": {**summary, "read_back": True}})
 
     @app.get("/")
     def index() -> flask.Response:

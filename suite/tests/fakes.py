@@ -14,10 +14,11 @@ from suite.kube import KubeError
 
 
 class FakeStream:
-    """Scripted lines; with `block`, waits for more (pushed) lines until closed."""
+    """Scripted lines (an exception among them is raised there: the stream breaks); with
+    `block`, waits for more (pushed) lines until closed."""
 
-    def __init__(self, lines: Iterable[str] = (), *, block: bool = False) -> None:
-        self._queue: queue.Queue[str] = queue.Queue()
+    def __init__(self, lines: Iterable[str | BaseException] = (), *, block: bool = False) -> None:
+        self._queue: queue.Queue[str | BaseException] = queue.Queue()
         for line in lines:
             self._queue.put(line)
         self.block = block
@@ -29,10 +30,14 @@ class FakeStream:
     def __iter__(self) -> Iterator[str]:
         while not self.closed.is_set():
             try:
-                yield self._queue.get(timeout=0.02)
+                item = self._queue.get(timeout=0.02)
             except queue.Empty:
                 if not self.block:
                     return
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
     def close(self) -> None:
         self.closed.set()

@@ -1,4 +1,5 @@
 import json
+import re
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ from suite.traffic import (
     ProbeError,
     Prober,
     ProbeRequest,
+    ProbeResult,
     parse_line,
     parse_stream,
     prober_problem,
@@ -94,7 +96,9 @@ def test_prober_run_posts_the_request_and_summarises():
         "interval_ms": 0,
         "timeout_s": 5.0,
         "via": "dns",
+        "run": kube.calls[0][3]["run"],
     }
+    assert re.fullmatch(r"[0-9a-f]{16}-0", kube.calls[0][3]["run"])
     assert result.complete
     assert result.by_pod() == {"getip-a": 1, "getip-b": 1}
     assert result.by_version() == {"v1": 1, "v2": 1}
@@ -103,6 +107,56 @@ def test_prober_run_posts_the_request_and_summarises():
     data = json.loads(json.dumps(result.to_dict()))
     assert data["label"] == "lb"
     assert data["answers"][0][:2] == [0, 0]
+
+
+BROKE = KubeError(0, "stream broke: ProtocolError: Response ended prematurely")
+
+
+def test_a_broken_stream_is_made_whole_from_the_probers_read_back():
+    runs = []
+
+    def post(method, path, query, body):
+        runs.append(body["run"])
+        return FakeStream([record(0), BROKE])
+
+    def read_back(method, path, query, body):
+        assert path.endswith(f"/proxy/runs/{runs[-1]}")
+        return {
+            "records": [json.loads(record(n)) for n in (1, 0, 2)],
+            "summary": {"sent": 3, "ok": 3, "failed": 0, "read_back": True},
+        }
+
+    kube = FakeKube().on("POST", PATH, post).on("GET", PATH[: -len("probe")] + "runs/.*", read_back)
+    seen = []
+    prober = Prober(kube, "ns")
+    result = ProbeResult(ProbeRequest(url="http://getip/"))
+    prober._chunk(result.request, 0, result, seen.append)
+    assert [a.seq for a in result.answers] == [0, 1, 2]
+    assert sorted(a.seq for a in seen) == [0, 1, 2]  # each answer delivered once
+    assert result.errors == []
+    assert result.summaries == [{"sent": 3, "ok": 3, "failed": 0, "read_back": True}]
+    assert result.read_back == [
+        f"chunk 0: {BROKE}, after 1 answers; 2 more read back from the prober (run {runs[0]})"
+    ]
+    assert "1 broken stream(s), their answers read back" in result.describe()
+
+
+def test_a_broken_stream_the_prober_cannot_account_for_is_an_error():
+    kube = (
+        FakeKube()
+        .on("POST", PATH, lambda *a: FakeStream([record(0), BROKE]))
+        .on(
+            "GET",
+            PATH[: -len("probe")] + "runs/.*",
+            KubeError(404, "Not Found", '{"reason": "no run kept"}'),
+        )
+    )
+    result = Prober(kube, "ns").run(ProbeRequest(url="http://getip/"))
+    assert not result.complete
+    assert [a.seq for a in result.answers] == [0]  # what did arrive is kept
+    assert "stream broke" in result.errors[0]
+    assert "reading the rest back from the prober failed too" in result.errors[0]
+    assert "404" in result.errors[0]
 
 
 def test_prober_run_without_summary_is_incomplete():

@@ -165,6 +165,63 @@ def test_lines_are_streamed_and_a_disconnect_stops_the_run(
     assert len(local_server.requests) < 100
 
 
+def test_a_run_with_an_id_is_read_back_whole_after_its_stream_broke(
+    client: flask.testing.FlaskClient, local_server: LocalServer
+) -> None:
+    response = client.post(
+        "/probe",
+        json={"url": svc(local_server), "count": 20_000, "interval_ms": 20, "run": "ab12-3"},
+    )
+    lines = iter(response.response)
+    streamed = [json.loads(next(lines)) for _ in range(2)]
+    response.close()  # the stream breaks on the way: the run stops, its records stay
+    read = client.get("/runs/ab12-3")
+    assert read.status_code == 200, read.get_data(as_text=True)
+    assert read.json is not None
+    records, summary = read.json["records"], read.json["summary"]
+    assert {r["seq"] for r in streamed} <= {r["seq"] for r in records}
+    assert len(records) >= 2
+    # Every request the prober sent is in the read-back, and nothing else.
+    assert len(records) == len(local_server.requests)
+    assert summary["sent"] == len(records)
+    assert summary["ok"] == sum(r["ok"] for r in records)
+    assert summary["read_back"] is True
+
+
+def test_a_finished_run_reads_back_what_it_streamed(
+    client: flask.testing.FlaskClient, local_server: LocalServer
+) -> None:
+    lines = run_probe(client, url=svc(local_server), count=5, concurrency=2, run="x-0")
+    read = client.get("/runs/x-0")
+    assert read.status_code == 200
+    assert read.json is not None
+    assert sorted(r["seq"] for r in read.json["records"]) == sorted(r["seq"] for r in lines[:-1])
+    assert read.json["summary"]["sent"] == lines[-1]["summary"]["sent"] == 5
+
+
+def test_an_unknown_run_is_404_and_a_run_without_an_id_is_not_kept(
+    client: flask.testing.FlaskClient, local_server: LocalServer
+) -> None:
+    run_probe(client, url=svc(local_server), count=1)
+    response = client.get("/runs/nope-1")
+    assert response.status_code == 404
+    assert response.json is not None
+    assert "no run 'nope-1'" in response.json["reason"]
+
+
+def test_only_the_last_runs_are_kept() -> None:
+    kept = prober.KeptRuns(keep=2)
+    runs = [
+        prober._Run(prober.ProbeSpec.parse({"url": "http://getip", "run": f"r-{n}"}))
+        for n in range(3)
+    ]
+    for run in runs:
+        kept.add(run)
+    assert kept.get("r-0") is None
+    assert kept.get("r-1") is runs[1]
+    assert kept.get("r-2") is runs[2]
+
+
 def _stable(server: LocalServer) -> bool:
     before = len(server.requests)
     time.sleep(0.2)
@@ -201,6 +258,9 @@ def _stable(server: LocalServer) -> bool:
         ),
         ({"url": "http://x/", "timeout_s": "2"}, "timeout_s must be"),
         ({"url": "http://x/", "extra": 1}, "unknown field(s): extra"),
+        ({"url": "http://x/", "run": "Upper"}, "run must be a lower-case id"),
+        ({"url": "http://x/", "run": 5}, "run must be a lower-case id"),
+        ({"url": "http://x/", "run": "a/../b"}, "run must be a lower-case id"),
         ([1, 2], "must be a JSON object"),
     ],
 )
