@@ -174,7 +174,7 @@ class ProbeResult:
     chunks: int = 0
     label: str = ""
     #: When (this machine's clock) each chunk's `POST /probe` was sent: with the answers' receipt
-    #: times, bounds the prober's clock offset (`suite.proofs.clock_offset`).
+    #: times, bounds the prober's clock offset (`suite.traffic_proofs.clock_offset`).
     chunk_sent: dict[int, float] = field(default_factory=dict)
     #: What happened to the prober pod during background traffic (deleted, restarted), if anything.
     prober_problem: str | None = None

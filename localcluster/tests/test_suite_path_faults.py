@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from localcluster import config, faults, slowapi
-from suite import proofs
+from suite.behaviours.rolling_update import proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.kube import (
@@ -291,7 +291,7 @@ def test_a_prober_pod_killed_mid_traffic_fails_naming_the_prober(
         recorder.mark("traffic interrupted")
     finally:
         result = traffic.stop()
-    # What every scenario asserts first about its traffic (suite/scenarios/test_rolling_update.py).
+    # What every scenario asserts first about its traffic (the rolling update's scenario).
     message = f"the traffic was interrupted: {result.errors[-1]}" if result.errors else ""
     figures.update(requests=result.sent, failed=len(result.failed), message=message)
 

@@ -1,4 +1,4 @@
-"""The fault matrix's page, "what this suite catches" (`python -m suite.faultmatrix`).
+"""The fault matrix's page, "what this suite catches" (`python -m suite.tools.faultmatrix`).
 
 The matrix is a run of its own: it writes `fault-matrix.json` and this page, `fault-matrix.html`,
 into the report directory, and no other run's report shows it. The page says which run it was

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from suite.report.data import Answer, Count, Lane, Mark, Record, samples_of
+from suite.report.data import Answer, Lane, Mark
 from suite.report.svg import (
     BLUE,
     FAILED,
     GREEN,
     GREY,
-    MINUS,
     ORANGE,
     SERIES,
-    SKY,
     TIMES,
     VERMILION,
     Look,
@@ -68,7 +66,7 @@ def _fits(text: str, width: float) -> bool:
     return len(text) * 7.0 + 8 <= width  # bold labels
 
 
-def _short(text: str, limit: int = 36) -> str:
+def short_label(text: str, limit: int = 36) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -161,7 +159,7 @@ class TimeFrame:
 # -- the timeline ----------------------------------------------------------------------------------
 
 
-def _cross(svg: Svg, parent: ET.Element, x: float, y: float, size: float = 4.0) -> None:
+def draw_cross(svg: Svg, parent: ET.Element, x: float, y: float, size: float = 4.0) -> None:
     left, right, top, bottom = x - size, x + size, y - size, y + size
     d = f"M{left},{top} L{right},{bottom} M{left},{bottom} L{right},{top}"
     svg.el(parent, "path", d=d, cls="probe-fail")
@@ -198,7 +196,7 @@ def timeline(
         y = top + index * (LANE_H + LANE_GAP)
         group = svg.group(cls="lane")
         label = lane.name + (f" ({lane.tag})" if lane.tag and _many_tags(lanes) else "")
-        svg.tip(svg.text(group, LABEL_W - 8, y + 14, _short(label), anchor="end"), label)
+        svg.tip(svg.text(group, LABEL_W - 8, y + 14, short_label(label), anchor="end"), label)
         for span in lane.spans:
             x0, x1 = frame.clamp(span.start), frame.clamp(span.end)
             look = STATUS_LOOKS.get(span.status, STATUS_LOOKS["Unknown"])
@@ -233,7 +231,7 @@ def timeline(
         for t, text in lane.probe_failures:
             item = svg.group(group, cls="probe-failure")
             svg.tip(item, f"{lane.name}: {text} (at {t:.1f} s)")
-            _cross(svg, item, frame.clamp(t), y + LANE_H / 2)
+            draw_cross(svg, item, frame.clamp(t), y + LANE_H / 2)
         for t, text in lane.warnings:
             x = frame.clamp(t)
             item = svg.el(
@@ -246,7 +244,7 @@ def timeline(
     for index, (label, t0, t1, failures) in enumerate(traffic):
         y = top + (len(lanes) + index) * (LANE_H + LANE_GAP)
         group = svg.group(cls="lane traffic")
-        svg.text(group, LABEL_W - 8, y + 14, _short(label), anchor="end")
+        svg.text(group, LABEL_W - 8, y + 14, short_label(label), anchor="end")
         x0, x1 = frame.clamp(t0), frame.clamp(t1)
         svg.tip(
             svg.el(
@@ -301,7 +299,7 @@ def _symbol_legend(svg: Svg, x: float, y: float) -> None:
     )
     svg.text(group, x + 18, y + 10, "container restart")
     x += 150
-    _cross(svg, group, x + 6, y + 6)
+    draw_cross(svg, group, x + 6, y + 6)
     svg.text(group, x + 18, y + 10, "probe failed")
     x += 110
     svg.el(
@@ -346,7 +344,7 @@ class Panel:
         return Scale(0.0, self.y_max, self.bottom, self.top)(value)
 
 
-def _y_axis(svg: Svg, frame: TimeFrame, panel: Panel, unit: str = "") -> None:
+def draw_y_axis(svg: Svg, frame: TimeFrame, panel: Panel, unit: str = "") -> None:
     group = svg.group(cls="axis")
     svg.el(group, "line", x1=frame.left, y1=panel.top, x2=frame.left, y2=panel.bottom)
     svg.el(group, "line", x1=frame.left, y1=panel.bottom, x2=frame.right, y2=panel.bottom)
@@ -420,7 +418,7 @@ def _failure_strip(
         seen.add(int(x / 2))
         item = svg.group(group, cls="failure")
         svg.tip(item, f"failed at {answer.t:.2f} s: {answer.why}")
-        _cross(svg, item, x, y + 8, 3.5)
+        draw_cross(svg, item, x, y + 8, 3.5)
     kinds: dict[str, int] = {}
     for answer in failures:
         kinds[answer.why] = kinds.get(answer.why, 0) + 1
@@ -492,7 +490,7 @@ def traffic_chart(
         kind="chart",
     )
     frame = TimeFrame(svg, t0, t_end)
-    _y_axis(svg, frame, panel)
+    draw_y_axis(svg, frame, panel)
     _columns(svg, frame, panel, width_s, stacks)
     _failure_strip(svg, frame, strip_y, failures, len(answers))
     entries: list[tuple[Look | Stroke, str]] = [(look, label) for look, label, _ in stacks]
@@ -504,7 +502,7 @@ def traffic_chart(
     return svg.markup()
 
 
-def _lines(
+def draw_lines(
     svg: Svg,
     frame: TimeFrame,
     panel: Panel,
@@ -518,7 +516,7 @@ def _lines(
         svg.tip(svg.el(group, "path", d=path_of(points), **stroke.attrs()), label)
 
 
-def _hline(
+def draw_hline(
     svg: Svg, frame: TimeFrame, panel: Panel, value: float, stroke: Stroke, label: str
 ) -> None:
     y = panel.y(value)
@@ -536,506 +534,3 @@ BOUND = Stroke(VERMILION, "9 3 2 3", 1.5)
 LIMIT = Stroke("#666", "9 3 2 3", 1.2)
 FORBIDDEN = Look("#f6d0c4", "hatch", ink=VERMILION)
 TARGET = Stroke(VERMILION, "6 3", 1.5)
-
-
-def autoscaling_chart(
-    recording: Record,
-    marks: Sequence[Mark],
-    end: float,
-    *,
-    prefix: str,
-    hpa_name: str,
-    load: tuple[float, float] | None,
-) -> Markup:
-    """CPU (the HPA's average utilization of the pods' request) against its target, and the
-    replicas the HPA wanted against the Ready pods, with the load's time shaded."""
-    hpas = samples_of(recording, "hpas", hpa_name)
-    deployments = samples_of(recording, "deployments", hpa_name)
-    target = next((s["target_utilization"] for s in hpas if s.get("target_utilization")), None)
-    low = next((int(s["min_replicas"]) for s in hpas if s.get("min_replicas")), 1)
-    high = next((int(s["max_replicas"]) for s in hpas if s.get("max_replicas")), None)
-    cpu = [
-        (float(s["t"]), float(s["cpu_utilization"]))
-        for s in hpas
-        if s.get("cpu_utilization") is not None
-    ]
-    desired = [(float(s["t"]), float(s["desired_replicas"])) for s in hpas]
-    ready = [(float(s["t"]), float(s["ready"])) for s in deployments]
-    peak_cpu = max([v for _, v in cpu] + [float(target or 0) * 2, 100.0])
-    peak_replicas = max([v for _, v in desired + ready] + [float(high or 0), 1.0])
-    probe = Svg(WIDTH, 10, prefix=prefix, label="", kind="chart")
-    frame = TimeFrame(probe, 0.0, end)
-    badge_h = (max(frame.badge_rows(marks)) + 1) * (BADGE + 2) if marks else 0
-    cpu_panel = Panel(6 + badge_h + 8, 140, peak_cpu * 1.1, "CPU % of request")
-    replica_panel = Panel(cpu_panel.bottom + 22, 110, peak_replicas + 0.6, "replicas")
-    axis_y = replica_panel.bottom
-    legend_top = axis_y + AXIS_H + 10
-    svg = Svg(
-        WIDTH,
-        int(legend_top + 40),
-        prefix=prefix,
-        label=f"Autoscaling: CPU peaked at {max((v for _, v in cpu), default=0):.0f} % "
-        f"(target {target} %), replicas {low} to {max((v for _, v in desired), default=low):.0f}",
-        kind="chart",
-    )
-    frame = TimeFrame(svg, 0.0, end)
-    if load is not None:
-        frame.band(
-            load[0],
-            load[1],
-            cpu_panel.top,
-            replica_panel.bottom,
-            LOAD_LOOK,
-            "load through the Service",
-        )
-    for panel in (cpu_panel, replica_panel):
-        _y_axis(svg, frame, panel, " %" if panel is cpu_panel else "")
-    if target is not None:
-        _hline(svg, frame, cpu_panel, float(target), TARGET, f"target {target} %")
-    _lines(svg, frame, cpu_panel, [(MEASURED, "CPU % of request (HPA)", cpu)])
-    if high is not None:
-        _hline(svg, frame, replica_panel, float(high), LIMIT, f"max {high}")
-    _hline(svg, frame, replica_panel, float(low), LIMIT, f"min {low}")
-    _lines(
-        svg,
-        frame,
-        replica_panel,
-        [
-            (DESIRED, "replicas the HPA wants", desired),
-            (READY, "Ready pods (Deployment)", ready),
-        ],
-    )
-    frame.marks(marks, 6, axis_y)
-    frame.axis(axis_y)
-    svg.legend(
-        LABEL_W,
-        legend_top,
-        [
-            (MEASURED, "CPU, % of request (HPA average)"),
-            (TARGET, "CPU target"),
-            (DESIRED, "replicas the HPA wants"),
-            (READY, "Ready pods"),
-            (LIMIT, "min / max replicas"),
-            (LOAD_LOOK, "load"),
-        ],
-        width=WIDTH - LABEL_W - RIGHT,
-    )
-    return svg.markup()
-
-
-def pod_count_panel(
-    counts: Sequence[Count],
-    *,
-    replicas: int | None,
-    max_surge: int | None,
-    max_unavailable: int | None,
-    height: float = 120,
-) -> tuple[float, Below]:
-    """A panel of pod counts with the rolling update's forbidden zones shaded: more pods than
-    replicas + maxSurge, fewer Ready than replicas - maxUnavailable (terminating pods count for
-    neither, as for the Deployment controller)."""
-
-    def draw(svg: Svg, frame: TimeFrame, top: float) -> list[tuple[Look | Stroke, str]]:
-        ceiling = (replicas or 0) + (max_surge or 0)
-        highest = max([c.pods for c in counts] + [ceiling, 1]) + 1.5
-        panel = Panel(top, height, highest, "pods")
-        before = [c for c in counts if c.t <= frame.t0]
-        shown = (
-            [Count(frame.t0, before[-1].pods, before[-1].ready, before[-1].total)] if before else []
-        ) + [c for c in counts if c.t > frame.t0]
-        entries: list[tuple[Look | Stroke, str]] = []
-        broken: list[Count] = []
-        zones = svg.group(cls="zones")
-        if replicas is not None and max_surge is not None:
-            y = panel.y(ceiling + 0.5)
-            svg.el(
-                zones,
-                "rect",
-                x=frame.left,
-                y=panel.top,
-                width=frame.right - frame.left,
-                height=y - panel.top,
-                fill=svg.fill(FORBIDDEN),
-                fill_opacity=0.5,
-            )
-            svg.text(
-                zones,
-                frame.right - 4,
-                panel.top + 11,
-                f"more than {ceiling} pods: beyond {replicas} replicas + maxSurge {max_surge}",
-                anchor="end",
-                cls="bound-label",
-            )
-            broken += [c for c in shown if c.pods > ceiling]
-        if replicas is not None and max_unavailable is not None:
-            floor = replicas - max_unavailable
-            y = panel.y(floor - 0.5)
-            svg.el(
-                zones,
-                "rect",
-                x=frame.left,
-                y=y,
-                width=frame.right - frame.left,
-                height=panel.bottom - y,
-                fill=svg.fill(FORBIDDEN),
-                fill_opacity=0.5,
-            )
-            svg.text(
-                zones,
-                frame.right - 4,
-                panel.bottom - 5,
-                f"fewer than {floor} Ready: beyond {replicas} replicas {MINUS} maxUnavailable "
-                f"{max_unavailable}",
-                anchor="end",
-                cls="bound-label",
-            )
-            broken += [c for c in shown if c.ready < floor]
-            entries.append((FORBIDDEN, "outside the rolling-update bounds"))
-        _y_axis(svg, frame, panel)
-        _lines(
-            svg,
-            frame,
-            panel,
-            [
-                (MEASURED, "pods (not terminating)", [(c.t, c.pods + 0.07) for c in shown]),
-                (READY, "Ready pods", [(c.t, c.ready - 0.07) for c in shown]),
-            ],
-        )
-        for count in broken:
-            item = svg.group(cls="violation")
-            svg.tip(
-                item, f"bound broken at {count.t:.2f} s: {count.pods} pods, {count.ready} Ready"
-            )
-            _cross(svg, item, frame.clamp(count.t), panel.y(count.pods), 5)
-        return [(MEASURED, "pods (not terminating)"), (READY, "Ready pods"), *entries]
-
-    return height, draw
-
-
-def per_pod_bars(
-    counts: Mapping[str, int], *, prefix: str, replicas: int | None, failed: int = 0
-) -> Markup:
-    """Answers per pod as horizontal bars, with the even share marked."""
-    pods = sorted(counts)
-    total = sum(counts.values())
-    share = total / (replicas or len(pods) or 1)
-    bar_h, gap, top = 22, 8, 26
-    height = top + len(pods) * (bar_h + gap) + AXIS_H + 30
-    svg = Svg(
-        WIDTH,
-        height,
-        prefix=prefix,
-        label=f"Requests per pod: {', '.join(f'{pod} {counts[pod]}' for pod in pods)}",
-        kind="chart",
-    )
-    peak = max([*counts.values(), share, 1])
-    x = Scale(0.0, peak * 1.15, LABEL_W, WIDTH - RIGHT - 80)
-    group = svg.group(cls="bars")
-    for index, pod in enumerate(pods):
-        y = top + index * (bar_h + gap)
-        count = counts[pod]
-        svg.tip(svg.text(group, LABEL_W - 8, y + 15, _short(pod), anchor="end"), pod)
-        rect = svg.el(
-            group,
-            "rect",
-            x=LABEL_W,
-            y=y,
-            width=max(1.0, x(count) - LABEL_W),
-            height=bar_h,
-            fill=svg.fill(SERIES[0]),
-            cls="bar",
-        )
-        svg.tip(rect, f"{pod}: {count} requests")
-        percent = 100 * count / total if total else 0.0
-        svg.text(group, x(count) + 6, y + 15, f"{count}  ({percent:.1f} %)", cls="bar-label")
-    bottom = top + len(pods) * (bar_h + gap)
-    sx = x(share)
-    svg.el(svg.root, "line", x1=sx, y1=top - 8, x2=sx, y2=bottom, **TARGET.attrs())
-    svg.text(svg.root, sx, top - 11, f"even share: {share:.0f}", anchor="middle", cls="bound-label")
-    axis = svg.group(cls="axis")
-    svg.el(axis, "line", x1=LABEL_W, y1=bottom, x2=WIDTH - RIGHT - 80, y2=bottom)
-    for value in ticks(0.0, peak * 1.15, 6):
-        svg.el(axis, "line", x1=x(value), y1=bottom, x2=x(value), y2=bottom + 4)
-        svg.text(axis, x(value), bottom + 16, tick_label(value), anchor="middle")
-    note = f"requests answered by each pod (of {fmt_number(total + failed)} sent"
-    note += f", {failed} failed)" if failed else ")"
-    svg.text(axis, WIDTH - RIGHT - 80, bottom + 30, note, anchor="end", cls="caption")
-    return svg.markup()
-
-
-#: The two steps of a routing change, drawn end to end on one pod's row.
-SLICE_STEP = Look(SKY, "dots")
-ANSWER_STEP = Look(BLUE)
-#: Where the routing-lag bound ends on a pod's row (a short solid tick: dashes would break up).
-BOUND_TICK = Stroke(VERMILION, None, 2.0)
-#: The rolling update's `routing_lags_s` keys: per side, its slice step and its answer step.
-ROUTING_SIDES = (
-    ("joining: Ready \u2192 in the slice \u2192 first answer", "ready>slice", "slice>first"),
-    ("leaving: told to stop \u2192 out of the slice \u2192 last answer", "stop>out", "out>last"),
-)
-
-
-@dataclass(frozen=True)
-class Lag:
-    """The worst of one kind of routing lag: how long, which pod, what step, its bound."""
-
-    seconds: float
-    pod: str
-    step: str
-    bound: float | None
-
-    @property
-    def within(self) -> bool:
-        """Inside its bound (or no bound stated)."""
-        return self.bound is None or self.seconds <= self.bound
-
-
-ROUTING_STEP_WORDS = {
-    "ready>slice": "Ready \u2192 in the slice",
-    "slice>first": "in the slice \u2192 first answer",
-    "stop>out": "told to stop \u2192 out of the slice",
-    "out>last": "out of the slice \u2192 last answer",
-}
-
-
-def worst_lags(
-    lags: Mapping[str, Mapping[str, float | None]],
-    *,
-    slice_bound: float | None,
-    routing_bound: float | None,
-) -> tuple[Lag | None, Lag | None]:
-    """The worst slice step (Ready or stop to the EndpointSlice) and the worst answer step (the
-    slice to the first or last answer), each with its bound."""
-
-    def worst(keys: Sequence[str], bound: float | None) -> Lag | None:
-        found = [
-            Lag(float(value), pod, key, bound)
-            for pod, row in lags.items()
-            for key in keys
-            if isinstance(value := row.get(key), int | float)
-        ]
-        return max(found, key=lambda lag: lag.seconds, default=None)
-
-    return (
-        worst(("ready>slice", "stop>out"), slice_bound),
-        worst(("slice>first", "out>last"), routing_bound),
-    )
-
-
-def routing_lag_chart(
-    lags: Mapping[str, Mapping[str, float | None]],
-    *,
-    prefix: str,
-    slice_bound: float | None,
-    routing_bound: float | None,
-    labels: Mapping[str, str] | None = None,
-) -> Markup:
-    """One row per pod, two panels: joining (Ready, then listed in the EndpointSlice, then its
-    first answer through the Service) and leaving (told to stop, then out of the slice, then its
-    last answer). The steps are drawn end to end from the pod's Ready (or stop); the slice bound
-    is a dashed line, the routing-lag bound a red tick on each row where it ends for that pod (the
-    slice change plus the bound). A last answer before the pod left the slice goes left."""
-    labels = labels or {}
-    pods = sorted(lags, key=lambda pod: (labels.get(pod, pod), pod))
-    starts = [float(row.get(a) or 0.0) for row in lags.values() for _, a, _ in ROUTING_SIDES]
-    ends = [
-        float(row.get(a) or 0.0) + float(row.get(b) or 0.0)
-        for row in lags.values()
-        for _, a, b in ROUTING_SIDES
-    ]
-    lo = min([0.0, *ends]) * 1.12
-    reach = max([0.0, *starts]) + (routing_bound or 0.0)
-    hi = max([0.1, reach, *ends, slice_bound or 0.0]) * 1.08
-    row_h, gap, top = 20, 7, 40
-    rows_bottom = top + len(pods) * (row_h + gap)
-    legend_top = rows_bottom + AXIS_H + 8
-    height = int(legend_top + 40)
-    slice_worst, answer_worst = worst_lags(
-        lags, slice_bound=slice_bound, routing_bound=routing_bound
-    )
-    summary = "; ".join(
-        f"worst {ROUTING_STEP_WORDS[lag.step]} {lag.seconds:.3f} s ({lag.pod})"
-        for lag in (slice_worst, answer_worst)
-        if lag is not None
-    )
-    svg = Svg(WIDTH, height, prefix=prefix, label=f"Routing lag per pod: {summary}", kind="chart")
-    panel_w = (WIDTH - LABEL_W - RIGHT - 24) / 2
-    for side, (title, first, second) in enumerate(ROUTING_SIDES):
-        left = LABEL_W + side * (panel_w + 24)
-        x = Scale(lo, hi, left, left + panel_w)
-        group = svg.group(cls="routing-panel")
-        svg.text(group, left, top - 24, title, cls="panel-title")
-        axis = svg.group(cls="axis")
-        for value in ticks(lo, hi, 5):
-            svg.el(
-                axis, "line", x1=x(value), y1=top - 6, x2=x(value), y2=rows_bottom, cls="gridline"
-            )
-            svg.text(axis, x(value), rows_bottom + 14, f"{tick_label(value)} s", anchor="middle")
-        svg.el(axis, "line", x1=x(0.0), y1=top - 6, x2=x(0.0), y2=rows_bottom)
-        svg.el(axis, "line", x1=left, y1=rows_bottom, x2=left + panel_w, y2=rows_bottom)
-        if slice_bound is not None:
-            bx = x(slice_bound)
-            svg.el(svg.root, "line", x1=bx, y1=top - 10, x2=bx, y2=rows_bottom, **LIMIT.attrs())
-            svg.text(
-                svg.root,
-                bx,
-                top - 12,
-                f"slice bound {slice_bound:g} s",
-                anchor="middle",
-                cls="bound-label",
-            )
-        for index, pod in enumerate(pods):
-            y = top + index * (row_h + gap)
-            row = lags[pod]
-            if side == 0:
-                label = labels.get(pod, pod)
-                svg.tip(svg.text(group, LABEL_W - 8, y + 14, _short(label), anchor="end"), label)
-            a, b = row.get(first), row.get(second)
-            if a is None and b is None:
-                words = "not told to stop: still serving" if side else "never listed in the slice"
-                svg.text(group, x(0.0) + 4, y + 14, words, cls="row-note")
-                continue
-            start = float(a or 0.0)
-            if a is not None:
-                rect = svg.el(
-                    group,
-                    "rect",
-                    x=x(0.0),
-                    y=y,
-                    width=max(1.5, x(start) - x(0.0)),
-                    height=row_h,
-                    fill=svg.fill(SLICE_STEP),
-                    cls="bar",
-                )
-                svg.tip(rect, f"{pod}: {ROUTING_STEP_WORDS[first]} {start:.3f} s")
-            if b is not None:
-                end = start + float(b)
-                x0, x1 = sorted((x(start), x(end)))
-                rect = svg.el(
-                    group,
-                    "rect",
-                    x=x0,
-                    y=y + 4,
-                    width=max(1.5, x1 - x0),
-                    height=row_h - 8,
-                    fill=svg.fill(ANSWER_STEP),
-                    cls="bar",
-                )
-                svg.tip(
-                    rect,
-                    f"{pod}: {ROUTING_STEP_WORDS[second]} {float(b):.3f} s"
-                    + (" (it stopped answering before it left the slice)" if b < 0 else ""),
-                )
-            if routing_bound is not None:
-                tx = x(start + routing_bound)
-                item = svg.group(group, cls="bound")
-                svg.tip(
-                    item,
-                    f"{pod}: routing-lag bound, {routing_bound:g} s after "
-                    f"{'the slice change' if a is not None else 'the start'}",
-                )
-                svg.el(item, "line", x1=tx, y1=y - 2, x2=tx, y2=y + row_h + 2, **BOUND_TICK.attrs())
-            over = [
-                (key, float(v), bound)
-                for key, v, bound in ((first, a, slice_bound), (second, b, routing_bound))
-                if v is not None and bound is not None and float(v) > bound
-            ]
-            for key, value, bound in over:
-                item = svg.group(group, cls="violation")
-                svg.tip(
-                    item,
-                    f"{pod}: {ROUTING_STEP_WORDS[key]} {value:.3f} s, over its "
-                    f"bound of {bound:g} s",
-                )
-                _cross(svg, item, x(start + (value if key == second else 0.0)), y + row_h / 2, 5)
-    svg.text(
-        svg.root,
-        WIDTH - RIGHT,
-        rows_bottom + 28,
-        "seconds from the pod's Ready (left) or from its being told to stop (right)",
-        anchor="end",
-        cls="caption",
-    )
-    entries: list[tuple[Look | Stroke, str]] = [
-        (SLICE_STEP, "the EndpointSlice follows (Ready / stop)"),
-        (ANSWER_STEP, "the answers follow (first / last answer)"),
-    ]
-    if slice_bound is not None:
-        entries.append((LIMIT, f"slice bound {slice_bound:g} s"))
-    if routing_bound is not None:
-        entries.append(
-            (BOUND_TICK, f"routing-lag bound: {routing_bound:g} s after the slice change")
-        )
-    svg.legend(LABEL_W, legend_top, entries, width=WIDTH - LABEL_W - RIGHT)
-    return svg.markup()
-
-
-def answer_gap_bars(
-    gaps: Mapping[str, float],
-    *,
-    prefix: str,
-    sick: str | None,
-    out_s: float | None,
-) -> Markup:
-    """Per pod its longest stretch without an answer through the Service, as bars; the infected
-    pod's time out of service (NotReady to Ready again) marked for comparison."""
-    pods = sorted(gaps, key=lambda pod: (pod != sick, pod))
-    bar_h, gap, top = 20, 8, 22
-    bottom = top + len(pods) * (bar_h + gap)
-    height = bottom + AXIS_H + 12
-    peak = max([*(float(v) for v in gaps.values()), out_s or 0.0, 0.5]) * 1.12
-    x = Scale(0.0, peak, LABEL_W, WIDTH - RIGHT - 90)
-    svg = Svg(
-        WIDTH,
-        int(height),
-        prefix=prefix,
-        label="Longest stretch without an answer, per pod: "
-        + ", ".join(f"{pod} {float(gaps[pod]):g} s" for pod in pods),
-        kind="chart",
-    )
-    group = svg.group(cls="bars")
-    for index, pod in enumerate(pods):
-        y = top + index * (bar_h + gap)
-        value = float(gaps[pod])
-        role = "infected" if pod == sick else "healthy" if sick else ""
-        label = f"{pod} ({role})" if role else pod
-        svg.tip(svg.text(group, LABEL_W - 8, y + 14, _short(pod), anchor="end"), label)
-        look = SERIES[0] if pod == sick else SERIES[1]
-        rect = svg.el(
-            group,
-            "rect",
-            x=LABEL_W,
-            y=y,
-            width=max(1.5, x(value) - LABEL_W),
-            height=bar_h,
-            fill=svg.fill(look),
-            cls="bar",
-        )
-        svg.tip(rect, f"{label}: no answer for {value:g} s at most")
-        words = f"{value:g} s" + (f" ({role} pod)" if role else "")
-        svg.text(group, x(value) + 6, y + 14, words, cls="bar-label")
-    if out_s is not None:
-        ox = x(out_s)
-        svg.el(svg.root, "line", x1=ox, y1=top - 8, x2=ox, y2=bottom, **TARGET.attrs())
-        svg.text(
-            svg.root,
-            ox,
-            top - 11,
-            f"infected pod NotReady \u2192 Ready again: {out_s:g} s",
-            anchor="middle",
-            cls="bound-label",
-        )
-    axis = svg.group(cls="axis")
-    svg.el(axis, "line", x1=LABEL_W, y1=bottom, x2=WIDTH - RIGHT - 90, y2=bottom)
-    for value in ticks(0.0, peak, 6):
-        svg.el(axis, "line", x1=x(value), y1=bottom, x2=x(value), y2=bottom + 4)
-        svg.text(axis, x(value), bottom + 16, f"{tick_label(value)} s", anchor="middle")
-    svg.text(
-        axis,
-        WIDTH - RIGHT - 90,
-        bottom + 30,
-        "longest time between two answers from the pod, while traffic ran",
-        anchor="end",
-        cls="caption",
-    )
-    return svg.markup()

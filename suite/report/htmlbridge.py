@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from suite import behaviours
 from suite.report import environment, views
 
 _TEMPLATE = "htmlbridge.html.j2"
@@ -18,8 +19,8 @@ _TEMPLATE = "htmlbridge.html.j2"
 
 def behaviour_of(nodeid: str) -> str | None:
     """The behaviour key of a scenario test (None for other tests)."""
-    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-    return next((b.key for b in views.BEHAVIOURS if b.module == module), None)
+    behaviour = behaviours.of_nodeid(nodeid)
+    return behaviour.key if behaviour else None
 
 
 def fragment(record: Mapping[str, Any], outcome: str) -> str | None:

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from suite.report.views import BEHAVIOURS, Behaviour
+from suite import behaviours
+from suite.behaviours.base import Behaviour
 
 #: Why a run whose behaviours did not fail still failed (pytest's exit statuses).
 EXIT_WORDS = {
@@ -91,7 +92,7 @@ def summarize(document: Mapping[str, Any]) -> Verdict:
     passed: list[str] = []
     failed: list[str] = []
     not_run: list[str] = []
-    for behaviour in BEHAVIOURS:
+    for behaviour in behaviours.ALL:
         state, why = _state(_tests_of(document, behaviour))
         name = _lower(behaviour.title)
         if state == "passed":
@@ -102,7 +103,7 @@ def summarize(document: Mapping[str, Any]) -> Verdict:
             not_run.append(f"{behaviour.title}: {why}")
     exitstatus = int(document.get("exitstatus") or 0)
     exit_failed = exitstatus != 0
-    total = len(BEHAVIOURS)
+    total = len(behaviours.ALL)
     if document.get("cluster_error"):
         title = f"kube-alive FAILED: {short}; no behaviour was tried"
     elif failed:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from suite import namespaces, naming
+from suite.behaviours.load_balancing import BEHAVIOUR as LOAD_BALANCING
 from suite.cluster import Cluster
 from suite.kube import NAMESPACES, PODS, is_terminating, list_objects, name_of
 from suite.session import STATE_KEY
@@ -33,7 +34,7 @@ from suite.waiting import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-CHILD_SCENARIO = "suite/scenarios/test_load_balancing.py"
+CHILD_SCENARIO = LOAD_BALANCING.path
 #: The child starts pytest, checks the (running) cluster, creates its namespace and deploys:
 #: tens of seconds; image loading for its own run is cached.
 STARTED_DEADLINE_S = 180.0

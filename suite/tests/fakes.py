@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from suite.kube import KubeError
+from suite.recorder import PodView
+from suite.traffic import Answer
 
 
 class FakeStream:
@@ -205,3 +207,33 @@ def deployment(
             "conditions": conditions or [],
         },
     }
+
+
+def answer(start, *, ok=True, pod="a", end=None, received=0.0, chunk=0, status=None, error=None):
+    """One answer of the prober, as the proofs' tests build them."""
+    return Answer(
+        seq=0,
+        start=start,
+        end=start + 0.01 if end is None else end,
+        status=status if status is not None else (200 if ok else 503),
+        ok=ok,
+        pod=pod,
+        version="v1",
+        error=error,
+        chunk=chunk,
+        received=received,
+    )
+
+
+def recorded_event(obj, reason, message, t=1.0):
+    """One recorded event, as the proofs' tests build them."""
+    return {"object": obj, "reason": reason, "message": message, "t": t}
+
+
+#: A healthy pod "h" answering every 0.1 s from 10.0 to 19.9.
+SERVED = [answer(10.0 + 0.1 * i, pod="h") for i in range(100)]
+
+
+def ready_view(ready):
+    """A running pod "s", Ready or not."""
+    return PodView(name="s", phase="Running", ready=ready, terminating=False)

@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from suite import claims, faultmatrix, report
+from suite import claims, parts, report
 from suite.report import catches
+from suite.tools import faultmatrix, reading
 
-PROXY = faultmatrix.KUBE_PROXY
+PROXY = parts.KUBE_PROXY
 
 
 def behaviour(message):
@@ -100,7 +101,7 @@ def test_the_line_is_the_message_cut_short_but_keeps_the_words_that_matched():
     ],
 )
 def test_failure_line_of_a_text_without_a_record(message, line):
-    assert faultmatrix.failure_line(message) == line
+    assert reading.failure_line(message) == line
 
 
 def test_failure_line_of_a_chained_exception_is_the_last_one_raised():
@@ -108,7 +109,7 @@ def test_failure_line_of_a_chained_exception_is_the_last_one_raised():
         "E   ProbeError: 0/12 answered\n\nThe above exception was the direct cause of the "
         "following exception:\n\n>   raise\nE   ProbeError: is kube-proxy running?\n"
     )
-    assert faultmatrix.failure_line(message) == "ProbeError: is kube-proxy running?"
+    assert reading.failure_line(message) == "ProbeError: is kube-proxy running?"
 
 
 # ---- the data ------------------------------------------------------------------------------
@@ -557,7 +558,7 @@ def test_matrix_json_is_loaded_from_a_file_or_its_directory(tmp_path):
 
 def test_the_module_runs_as_a_script_for_help():
     done = subprocess.run(
-        [sys.executable, "-m", "suite.faultmatrix", "--help"],
+        [sys.executable, "-m", "suite.tools.faultmatrix", "--help"],
         capture_output=True,
         text=True,
         check=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from suite.behaviours.autoscaling import test_autoscaling
 from suite.floors import Floor, floor_of, multiple
-from suite.scenarios import test_autoscaling
 from suite.timing import ClusterTiming, Setting
 
 

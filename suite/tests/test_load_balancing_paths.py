@@ -3,7 +3,7 @@ evidence names when one is not (no cluster)."""
 
 from __future__ import annotations
 
-from suite.scenarios import test_load_balancing as lb
+from suite.behaviours.load_balancing import test_load_balancing as lb
 from suite.traffic import Answer, ProbeRequest, ProbeResult
 
 READY = ["getip-a", "getip-b"]

@@ -5,11 +5,12 @@ import importlib
 
 import pytest
 
-from suite import traffic
+from suite import behaviours, traffic
 from suite.traffic import ProbeRequest
 from workloads import prober
 
-SCENARIOS = ("test_load_balancing", "test_self_healing", "test_autoscaling", "test_rolling_update")
+#: Every behaviour's scenario module (the registry's), by its import name.
+SCENARIOS = [f"suite.behaviours.{b.package}.test_{b.package}" for b in behaviours.ALL]
 
 
 def fits(request: ProbeRequest, what: str) -> None:
@@ -25,7 +26,7 @@ def fits(request: ProbeRequest, what: str) -> None:
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_every_request_a_scenario_states_fits_the_probers_bounds(name):
-    module = importlib.import_module(f"suite.scenarios.{name}")
+    module = importlib.import_module(name)
     stated = [value for value in vars(module).values() if isinstance(value, ProbeRequest)]
     for request in stated:
         # Background traffic goes out in chunks of the module's *_CHUNK_S, "as many as fit".

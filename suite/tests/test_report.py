@@ -10,13 +10,14 @@ from html.parser import HTMLParser
 
 import pytest
 
-from suite import report
+from suite import behaviours, report
+from suite.behaviours.rolling_update import view as rolling_view
 from suite.report import charts, data, svg, verdict, views
 from suite.report.__main__ import main as render_main
 from suite.session import TestOutcome
 from suite.tests.data import runs
 
-BEHAVIOURS = ["load-balancing", "self-healing", "autoscaling", "rolling-update"]
+BEHAVIOURS = [behaviour.key for behaviour in behaviours.ALL]
 HOSTILE = "<script>alert(1)</script>"
 THIN = "\u202f"
 
@@ -639,12 +640,12 @@ def test_worst_lags_take_each_kind_against_its_own_bound():
         "a": {"ready>slice": 0.2, "slice>first": 0.4, "stop>out": None, "out>last": None},
         "b": {"ready>slice": 0.1, "slice>first": -0.5, "stop>out": 0.3, "out>last": 2.0},
     }
-    slice_lag, answer_lag = charts.worst_lags(lags, slice_bound=1.0, routing_bound=1.5)
-    assert slice_lag == charts.Lag(0.3, "b", "stop>out", 1.0)
+    slice_lag, answer_lag = rolling_view.worst_lags(lags, slice_bound=1.0, routing_bound=1.5)
+    assert slice_lag == rolling_view.Lag(0.3, "b", "stop>out", 1.0)
     assert slice_lag.within
-    assert answer_lag == charts.Lag(2.0, "b", "out>last", 1.5)
+    assert answer_lag == rolling_view.Lag(2.0, "b", "out>last", 1.5)
     assert not answer_lag.within
-    assert charts.worst_lags({}, slice_bound=1.0, routing_bound=None) == (None, None)
+    assert rolling_view.worst_lags({}, slice_bound=1.0, routing_bound=None) == (None, None)
 
 
 def test_self_healing_shows_each_pods_longest_gap_without_an_answer(sample):
@@ -658,12 +659,13 @@ def test_self_healing_shows_each_pods_longest_gap_without_an_answer(sample):
     assert "infected pod NotReady → Ready again: 9.07 s" in chart
 
 
-def test_every_figure_of_the_four_behaviours_has_words():
+def test_every_figure_of_every_behaviour_has_words_in_its_view():
     # keys a scenario records with figures.update(...) or figures[...] = ...
-    scenarios = pathlib.Path(views.__file__).parents[1] / "scenarios"
+    repo = pathlib.Path(views.__file__).parents[2]
     missing = []
-    for behaviour in views.BEHAVIOURS:
-        tree = ast.parse((scenarios / behaviour.module).read_text())
+    for behaviour in behaviours.ALL:
+        words = {**views.FIGURE_WORDS, **behaviour.figure_words}
+        tree = ast.parse((repo / behaviour.path).read_text())
         for node in ast.walk(tree):
             keys: list[str] = []
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -677,8 +679,6 @@ def test_every_figure_of_the_four_behaviours_has_words():
             ):
                 keys = [node.slice.value]
             missing += [
-                f"{behaviour.module}: {key}"
-                for key in keys
-                if key not in views.FIGURE_WORDS and key != "floor"
+                f"{behaviour.module}: {key}" for key in keys if key not in words and key != "floor"
             ]
     assert not missing

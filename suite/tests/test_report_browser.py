@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from suite import report
+from suite import behaviours, report
 from suite.browser import CHROMIUM_ARGS, ChromiumNotFound, chromium_executable
 from suite.report import catches
 from suite.tests.data import runs
 
-BEHAVIOURS = ["load-balancing", "self-healing", "autoscaling", "rolling-update"]
+BEHAVIOURS = [behaviour.key for behaviour in behaviours.ALL]
 #: "Fast to open": DOMContentLoaded of a full report, generous for a busy 2-core machine.
 OPEN_WITHIN_MS = 5000
 VIEWPORT = {"width": 1100, "height": 1400}
@@ -196,8 +196,8 @@ MATRIX_VARIABLE = "KUBE_ALIVE_FAULT_MATRIX_HTML"
 
 
 def _made_up_matrix():
-    """A matrix run as `python -m suite.faultmatrix` writes it: one fault caught, one stopped by
-    a precondition, one not run, a variant that passed and one that failed."""
+    """A matrix run as `python -m suite.tools.faultmatrix` writes it: one fault caught, one stopped
+    by a precondition, one not run, a variant that passed and one that failed."""
     cluster = {
         "provider": "local",
         "describe": "local cluster (upstream components as host processes)",

@@ -1,4 +1,4 @@
-"""suite.sidebyside: windows, overlaps and the alone/beside comparison (no cluster)."""
+"""suite.tools.sidebyside: windows, overlaps and the alone/beside comparison (no cluster)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import subprocess
 
 import pytest
 
-from suite import sidebyside
 from suite.floors import Floor
+from suite.tools import sidebyside
 
-LOAD_ID = "suite/scenarios/test_autoscaling.py::test_cpu_load"
-TEST_ID = "suite/scenarios/test_self_healing.py::test_infected"
+LOAD_ID = "suite/behaviours/autoscaling/test_autoscaling.py::test_cpu_load"
+TEST_ID = "suite/behaviours/self_healing/test_self_healing.py::test_infected"
 
 
 def _marks(*pairs):
@@ -104,8 +104,8 @@ def test_bad_arguments_are_one_line_and_exit_2_before_any_pytest_runs(
     existing.write_text("keep me")
     argv = [arg.format(file=existing) for arg in args]
     with pytest.raises(SystemExit) as exit_:
-        sidebyside.main([*argv, "suite/scenarios/test_self_healing.py"])
+        sidebyside.main([*argv, "suite/behaviours/self_healing/test_self_healing.py"])
     assert exit_.value.code == 2
     error = capsys.readouterr().err.splitlines()[-1]
-    assert error == f"python -m suite.sidebyside: error: {message.format(file=existing)}"
+    assert error == f"python -m suite.tools.sidebyside: error: {message.format(file=existing)}"
     assert existing.read_text() == "keep me"

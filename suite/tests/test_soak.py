@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from suite import soak
+from suite.tools import soak
 
 LB = (
-    "suite/scenarios/test_load_balancing.py::"
+    "suite/behaviours/load_balancing/test_load_balancing.py::"
     "test_service_spreads_new_connections_over_every_replica"
 )
-HEAL = "suite/scenarios/test_self_healing.py::test_deleted_pod_is_replaced_by_its_replicaset"
+HEAL = (
+    "suite/behaviours/self_healing/test_self_healing.py::"
+    "test_deleted_pod_is_replaced_by_its_replicaset"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -152,10 +155,10 @@ def test_pytest_args_use_the_set_unless_a_path_or_node_id_is_given():
         "-k",
         "infected",
     ]
-    lb = "suite/scenarios/test_load_balancing.py"
+    lb = "suite/behaviours/load_balancing/test_load_balancing.py"
     assert soak.pytest_args("behaviours", [lb, "-x"]) == [lb, "-x"]
     assert soak.pytest_args("e2e", [LB]) == [LB]
-    assert soak.pytest_args("e2e", []) == ["suite/scenarios"]
+    assert soak.pytest_args("e2e", []) == [*soak.SETS["behaviours"], "suite/scenarios"]
 
 
 def test_every_file_of_the_behaviour_set_exists():
@@ -230,7 +233,7 @@ def make_soak(tmp_path, planned, launcher, checked):
 
     return soak.Soak(
         planned,
-        ["--cluster=local", "suite/scenarios/test_load_balancing.py"],
+        ["--cluster=local", "suite/behaviours/load_balancing/test_load_balancing.py"],
         tmp_path / "soak",
         lambda text: None,
         launch=launcher,

@@ -46,7 +46,8 @@ from typing import Any
 
 import pytest
 
-from suite import admitted, claims, proofs
+from suite import admitted, claims
+from suite.behaviours.autoscaling import proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.floors import Floor
@@ -75,7 +76,7 @@ from suite.waiting import (
 
 APP = "cpuhog"
 SELECTOR = {"app.kubernetes.io/name": APP}
-#: The HPA of manifests/cpuhog (suite/tests/test_proofs.py checks the manifest says the same;
+#: The HPA of manifests/cpuhog (test_proofs.py beside this file checks the manifest says the same;
 #: the live object is read back against EXPECTED_HPA before the load).
 MIN_REPLICAS = 1
 MAX_REPLICAS = 4

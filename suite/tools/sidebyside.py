@@ -1,7 +1,7 @@
 """Side by side: do scenarios keep their figures while the autoscaling load runs beside them?
 
 Under `pytest -n 2` the autoscaling scenario's CPU load can share the machine with any other
-scenario. `python -m suite.sidebyside TEST...` proves that it does not distort their timing:
+scenario. `python -m suite.tools.sidebyside TEST...` proves that it does not distort their timing:
 
 1. it runs the given tests alone (one pytest, serially): their figures *alone*;
 2. for each test, it starts the autoscaling scenario and, `--delay` seconds later (when the load
@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from suite import floors
-from suite.faultmatrix import AUTOSCALING
+from suite.behaviours.autoscaling import BEHAVIOUR as AUTOSCALING
 from suite.providers import provider_classes
-from suite.soak import scalar_figures
+from suite.tools.reading import scalar_figures
 
 #: The autoscaling run starts its load about this long after pytest starts on a warm local
 #: cluster (session start, namespace, prober, cpuhog Ready, first CPU reading); the test beside
@@ -182,7 +182,7 @@ def ok(result: Mapping[str, Any]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m suite.sidebyside", description=__doc__.split("\n\n")[0]
+        prog="python -m suite.tools.sidebyside", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("tests", nargs="+", help="pytest node ids or files to run beside the load")
     parser.add_argument(
@@ -231,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             (out / f"beside-{number}.log").open("w") as beside_log,
         ):
             load = subprocess.Popen(
-                _pytest(args.cluster, [AUTOSCALING], load_dir), stdout=load_log, stderr=load_log
+                _pytest(args.cluster, [AUTOSCALING.matrix_nodeid], load_dir),
+                stdout=load_log,
+                stderr=load_log,
             )
             try:
                 time.sleep(args.delay)  # the offset between the two runs, not a wait for state

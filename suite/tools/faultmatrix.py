@@ -1,7 +1,7 @@
 """The fault matrix: proof that the scenarios catch broken clusters, for the right reason, and do
 not cry wolf on healthy clusters that differ from ours.
 
-`python -m suite.faultmatrix` (root, with the local cluster up) runs, for each named fault of
+`python -m suite.tools.faultmatrix` (root, with the local cluster up) runs, for each named fault of
 `localcluster.faults`: apply it (`python -m localcluster fault apply NAME`), run only the scenarios
 that target it (`pytest --cluster=local ...`), judge each from the structured `failure` its
 report.json records, and clear the fault again (also on errors and Ctrl-C). A fault is caught by a
@@ -40,35 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from suite import claims
+from suite import behaviours, claims
 from suite.report import catches
-
-SCENARIOS = "suite/scenarios"
-LOAD_BALANCING = (
-    f"{SCENARIOS}/test_load_balancing.py::test_service_spreads_new_connections_over_every_replica"
-)
-SELF_HEALING = (
-    f"{SCENARIOS}/test_self_healing.py::"
-    "test_infected_pod_is_restarted_while_the_service_keeps_answering"
-)
-AUTOSCALING = (
-    f"{SCENARIOS}/test_autoscaling.py::test_cpu_load_scales_the_deployment_out_and_back_in"
-)
-ROLLING_UPDATE = (
-    f"{SCENARIOS}/test_rolling_update.py::"
-    "test_rolling_update_replaces_every_pod_without_a_failed_request"
-)
-
-#: The words (regular expressions, matched case-insensitively) a behaviour assertion's message
-#: uses for each part; a fault's entry names the one it breaks.
-KUBE_PROXY = r"kube-proxy|service proxy"
-HPA_CONTROLLER = r"horizontal-pod-autoscaler|HorizontalPodAutoscaler controller|HPA controller"
-DEPLOYMENT_CONTROLLER = r"deployment controller"
-METRICS_API = r"metrics API|metrics-server"
-ENDPOINTSLICE_CONTROLLER = r"EndpointSlice controller"
-CLUSTER_DNS = r"CoreDNS|cluster DNS"
-#: An admission fault: the read-back's line (suite/admitted.py `rewritten`), then the field it saw.
-ADMISSION = r"an admission webhook or policy rewrote it\).*"
+from suite.tools.reading import failure_line
 
 #: Exit status of `python -m localcluster fault|variant apply` when it cannot be applied here.
 NOT_APPLICABLE = 3
@@ -86,7 +60,7 @@ MATCH_CONTEXT_CHARS = 60
 @dataclass(frozen=True)
 class Target:
     """A fault, the scenarios that must each catch it, and the words (a regular expression) their
-    behaviour assertion's message must contain. One line per fault in MATRIX."""
+    behaviour assertion's message must contain. Made from the behaviours' declared catches."""
 
     fault: str
     tests: tuple[str, ...]
@@ -96,61 +70,46 @@ class Target:
     cluster: str = "local"
 
 
-#: Not here: `metrics-api-gone` (`localcluster fault list`). With no metrics API the autoscaling
-#: scenario cannot even start; it stops at its precondition with one line naming the fix
-#: (install metrics-server), which is right, and which the judge rightly does not count as a catch.
-MATRIX: tuple[Target, ...] = (
-    Target("service-routing-stopped", (LOAD_BALANCING,), KUBE_PROXY),
-    Target("service-routing-late", (SELF_HEALING, ROLLING_UPDATE), KUBE_PROXY),
-    Target("endpointslice-controller-off", (LOAD_BALANCING,), ENDPOINTSLICE_CONTROLLER),
-    Target("cluster-dns-stopped", (LOAD_BALANCING,), CLUSTER_DNS),
-    Target("hpa-controller-off", (AUTOSCALING,), HPA_CONTROLLER),
-    Target("deployment-controller-off", (ROLLING_UPDATE,), DEPLOYMENT_CONTROLLER),
-    Target("admission-probe-slowed", (SELF_HEALING,), ADMISSION + r"livenessProbe\.periodSeconds"),
-    Target("admission-readiness-stripped", (ROLLING_UPDATE,), ADMISSION + r"readinessProbe"),
-    Target("admission-cpu-request-changed", (AUTOSCALING,), ADMISSION + r"requests\.cpu"),
-    Target("admission-session-affinity", (LOAD_BALANCING,), ADMISSION + r"sessionAffinity"),
-    Target("node-service-routing-dropped", (LOAD_BALANCING,), KUBE_PROXY, cluster="kind"),
-)
+def _matrix() -> tuple[Target, ...]:
+    """One Target per fault (and the words and cluster its catches name), its tests those of every
+    behaviour that declares it must break it, in the registry's order (suite/behaviours/)."""
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for behaviour in behaviours.ALL:
+        for catch in behaviour.catches:
+            key = (catch.fault, catch.names, catch.cluster)
+            found.setdefault(key, []).append(behaviour.matrix_nodeid)
+    return tuple(
+        Target(fault, tuple(tests), names, cluster)
+        for (fault, names, cluster), tests in found.items()
+    )
+
+
+#: Every fault a behaviour declares (its `catches`), with the tests that must each catch it.
+MATRIX: tuple[Target, ...] = _matrix()
 
 
 @dataclass(frozen=True)
 class Variant:
     """A healthy cluster that differs from ours in a valid way (`python -m localcluster variant
-    apply NAME`), and the scenarios that must all pass on it. One line per variant in VARIANTS."""
+    apply NAME`), and the scenarios that must all pass on it. Made from the behaviours' declared
+    variants."""
 
     name: str
     tests: tuple[str, ...]
 
 
-#: One line each, `Variant(NAME, (SCENARIO, ...))`; NAME as `python -m localcluster variant list`
-#: has it. Empty: the matrix runs no variant, and its page says so.
-VARIANTS: tuple[Variant, ...] = (
-    Variant("hpa-sync-slow", (AUTOSCALING,)),
-    Variant("metrics-resolution-slow", (AUTOSCALING,)),
-    Variant("proxy-sync-period", (LOAD_BALANCING, SELF_HEALING)),
-    Variant("kube-proxy-nftables", (LOAD_BALANCING, SELF_HEALING, ROLLING_UPDATE)),
-)
+def _variants() -> tuple[Variant, ...]:
+    """One Variant per healthy variant a behaviour declares it must pass on (its `variants`)."""
+    found: dict[str, list[str]] = {}
+    for behaviour in behaviours.ALL:
+        for name in behaviour.variants:
+            found.setdefault(name, []).append(behaviour.matrix_nodeid)
+    return tuple(Variant(name, tuple(tests)) for name, tests in found.items())
 
 
-CHAIN_MARKERS = (
-    "The above exception was the direct cause of the following exception:",
-    "During handling of the above exception, another exception occurred:",
-)
-
-
-def failure_line(message: str) -> str:
-    """The line a text is known by when there is no structured failure (a subprocess's output, a
-    traceback for `suite.soak`): the first `E   ...` lines of a traceback (the exception and its
-    message; of the last exception of a chain), else the first non-empty line."""
-    # With chained exceptions the traceback shows the cause first: the last one raised counts.
-    for marker in CHAIN_MARKERS:
-        message = message.rsplit(marker, 1)[-1]
-    lines = [line.rstrip() for line in message.splitlines()]
-    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
-    if errors:
-        return " ".join(errors[:3])[:600]
-    return next((line.strip() for line in lines if line.strip()), "")[:600]
+#: Every variant, NAME as `python -m localcluster variant list` has it. Empty: the matrix runs
+#: no variant, and its page says so.
+VARIANTS: tuple[Variant, ...] = _variants()
 
 
 def _shown(message: str, match: re.Match[str] | None = None) -> str:
@@ -489,7 +448,7 @@ def redraw(path: Path) -> int:
 
 def main(argv: list[str] | None = None, run: Runner = _run) -> int:
     """Run the matrix, write fault-matrix.json and fault-matrix.html, say what was caught."""
-    parser = argparse.ArgumentParser(prog="python -m suite.faultmatrix", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m suite.tools.faultmatrix", description=__doc__)
     parser.add_argument(
         "--only",
         action="append",

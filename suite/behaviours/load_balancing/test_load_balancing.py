@@ -36,8 +36,9 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 from typing import Any
 
-from suite import admitted, claims, floors, proofs
+from suite import admitted, claims, floors
 from suite.admitted import ABSENT
+from suite.behaviours.load_balancing import proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.floors import Floor

@@ -27,8 +27,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from suite import admitted, claims, floors, proofs
+from suite import admitted, claims, floors, traffic_proofs
 from suite.admitted import ABSENT
+from suite.behaviours.self_healing import proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.floors import Floor
@@ -60,7 +61,7 @@ from suite.waiting import (
 APP = "healthcheck"
 REPLICAS = 2
 PORT = 8080
-#: The probes of manifests/healthcheck (suite/tests/test_proofs.py holds the manifest to them).
+#: The probes of manifests/healthcheck (test_proofs.py beside this file holds the manifest to them).
 #: The scenario reads them back from the live pods and computes its deadlines from what it reads.
 LIVENESS = {"periodSeconds": 1, "failureThreshold": 8, "timeoutSeconds": 1}
 READINESS = {"periodSeconds": 1, "failureThreshold": 1, "timeoutSeconds": 1, "successThreshold": 1}
@@ -213,7 +214,7 @@ ROUTING_BOUND_S = SLICE_BOUND_S + PROXY_BOUND_S
 #: pod is out (requests run back to back, 2 at a time, every 50 ms).
 MAX_ANSWER_GAP_S = 2.0
 #: Prober timestamps come from its node's clock, marks from this machine's: the skew is measured
-#: each run (suite.proofs.clock_offset) and must stay within this.
+#: each run (suite.traffic_proofs.clock_offset) and must stay within this.
 MAX_CLOCK_SKEW_S = 0.5
 
 #: Traffic through the Service while one replica is sick.
@@ -463,17 +464,19 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
         result = traffic.stop()
     slices_watched, listed_out, listed_back = _listed(recorder, sick, t_infect, infect_wall)
 
-    offset = proofs.clock_offset(result.answers, result.chunk_sent)
+    offset = traffic_proofs.clock_offset(result.answers, result.chunk_sent)
     skew = offset.bound if offset else MAX_CLOCK_SKEW_S
     # The window in which the sick pod is out: from its first NotReady (plus the routing bound)
     # to its next Ready as the API reported it (the kubelet may report the new container Ready
     # once and NotReady again while the restart settles; failures are counted to the end).
-    not_ready_wall, back_wall = proofs.not_ready_interval(recorder.pod_history(sick), t_infect)
+    not_ready_wall, back_wall = traffic_proofs.not_ready_interval(
+        recorder.pod_history(sick), t_infect
+    )
     restart_seen = _first_wall(recorder, sick, t_infect, lambda view: view.restarts > before[sick])
     restarted_after = (restart_seen or restart_wall) - infect_wall
     out_from = (not_ready_wall or restart_wall) + ROUTING_BOUND_S + skew
     out_until = (back_wall or ready_wall) - skew
-    before_out = proofs.in_window(result.answers, infect_wall - skew, out_from)
+    before_out = traffic_proofs.in_window(result.answers, infect_wall - skew, out_from)
     # The pod answering again: its first answer after it was first Ready again, measured from the
     # Ready that let it in (the last one before that answer, should it have flapped).
     back = proofs.first_answer_from(result.answers, sick, (back_wall or ready_wall) - skew)
@@ -503,14 +506,14 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
         requests=result.sent,
         failed_before_routed_around=sum(not a.ok for a in before_out),
         failed_while_out=sum(
-            not a.ok for a in proofs.in_window(result.answers, out_from, out_until)
+            not a.ok for a in traffic_proofs.in_window(result.answers, out_from, out_until)
         ),
         answered_by=dict(result.by_pod()),
         clock_skew_s=round(skew, 3),
     )
 
     assert not result.errors, f"the traffic was interrupted: {result.errors[-1]}"
-    problem = proofs.skew_problem(offset, MAX_CLOCK_SKEW_S)
+    problem = traffic_proofs.skew_problem(offset, MAX_CLOCK_SKEW_S)
     assert problem is None, problem
     blind = recorder.gap_problems(["Pod", "Event"], since=t_infect)
     assert not blind, (
@@ -527,7 +530,7 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
             f"{_get(timers.liveness, 'failureThreshold')}; "
             + proofs.not_ready_blame(recorder.events(), sick)
         )
-        routing = proofs.routing_problems(
+        routing = traffic_proofs.routing_problems(
             result.answers,
             sick,
             healthy,
@@ -650,7 +653,7 @@ def test_killed_process_is_restarted_and_reports_exit_code_1(
         figures["ready_again_after_s"] = round(time.time() - kill_wall, 2)
         killed = [
             event
-            for event in proofs.events_for(recorder.events(), f"pod/{name}")
+            for event in traffic_proofs.events_for(recorder.events(), f"pod/{name}")
             if event.get("reason") == "Killing"
         ]
         assert not killed, (

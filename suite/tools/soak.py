@@ -1,19 +1,19 @@
 """The soak: the scenario set N times in a row on a warm cluster, and a table of how steady it was.
 
-`scripts/soak N` (or `python -m suite.soak N`) runs `pytest --cluster=local <the set>` N times,
-one run after the other, each as its own pytest process with its own run id and report
+`scripts/soak N` (or `python -m suite.tools.soak N`) runs `pytest --cluster=local <the set>` N
+times, one run after the other, each as its own pytest process with its own run id and report
 directory, and writes after every run (so the table of the runs so far is always on disk):
 
 - `soak.md`: pass/fail per test per run, each failure's line, and the spread (min-max across
   runs) of every figure each test records and of its duration;
 - `soak.json`: the same, for tools (each run's full report.json stays in its run directory).
 
-Which tests (`--set`): `behaviours` (default) is the four behaviour scenarios, load balancing,
-self-healing, autoscaling and rolling update: the claims whose figures vary run to run and
-could flake. The other files of suite/scenarios are left out: the preflight and RBAC checks and
+Which tests (`--set`): `behaviours` (default) is every behaviour's scenario (`suite.behaviours`):
+the claims whose figures vary run to run and could flake. The other e2e tests, in
+suite/scenarios, are left out: the preflight and RBAC checks and
 the demo's manifests ask the API server questions whose answers do not vary between runs, the
 interrupt test starts its own pytest and Ctrl-Cs it (a soak inside the soak), and the browser
-tests need Chromium and prove the page, not the cluster. `--set e2e` runs all of suite/scenarios.
+tests need Chromium and prove the page, not the cluster. `--set e2e` runs those too.
 Arguments after `--` go to pytest; a path or node id among them replaces the set.
 
 Ctrl-C (or SIGTERM): the running pytest gets one SIGINT (it runs in its own process group, so
@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -45,21 +44,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from suite import naming
-from suite.faultmatrix import failure_line
+from suite import behaviours, naming
 from suite.providers import provider_classes
+from suite.tools.reading import failure_line, scalar_figures
 
+#: The other e2e tests: preflight, the frontend and its RBAC, the demo's manifests, interrupts.
 SCENARIOS = "suite/scenarios"
 SETS: dict[str, tuple[str, ...]] = {
-    "behaviours": (
-        f"{SCENARIOS}/test_load_balancing.py",
-        f"{SCENARIOS}/test_self_healing.py",
-        f"{SCENARIOS}/test_autoscaling.py",
-        f"{SCENARIOS}/test_rolling_update.py",
-    ),
-    "e2e": (SCENARIOS,),
+    "behaviours": tuple(behaviour.path for behaviour in behaviours.ALL),
+    "e2e": (*(behaviour.path for behaviour in behaviours.ALL), SCENARIOS),
 }
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: One run of the behaviour set takes about 3 minutes on 2 cores (autoscaling alone 1.5); the
 #: whole e2e set about 6. A run that is still going after this is stopped like a Ctrl-C.
 RUN_TIMEOUT_S = 1800.0
@@ -80,28 +75,6 @@ INTERRUPTED = 2
 #: A figure's name: snake_case with at least one underscore (`total_s`, `p_value`). Keys of
 #: nested maps that are not (pod, node or version names: `getip-54cf8-x2`, `kube-alive`, `v1`)
 #: change from run to run or say nothing across runs.
-FIGURE_NAME = re.compile(r"^[a-z]+(_[a-z0-9]+)+$")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def scalar_figures(figures: Mapping[str, Any] | None) -> dict[str, float]:
-    """The figures that have a spread: plain numbers, and the numbers of a nested map that are
-    named like figures (`floor.total_s`). Per-pod maps, strings, lists and booleans are left
-    out."""
-    found: dict[str, float] = {}
-    for key, value in (figures or {}).items():
-        if _is_number(value):
-            found[key] = float(value)
-        elif isinstance(value, Mapping):
-            for inner, number in value.items():
-                if _is_number(number) and FIGURE_NAME.match(str(inner)):
-                    found[f"{key}.{inner}"] = float(number)
-    return found
-
-
 def run_entry(
     *,
     number: int,
@@ -174,7 +147,9 @@ def spread(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _short(nodeid: str) -> str:
-    return nodeid.removeprefix(f"{SCENARIOS}/")
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1] + (
+        "::" + nodeid.split("::", 1)[1] if "::" in nodeid else ""
+    )
 
 
 def _number(value: float) -> str:
@@ -567,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples: scripts/soak 20; "
-        "scripts/soak 2 -- suite/scenarios/test_load_balancing.py; scripts/soak 3 --set e2e",
+        "scripts/soak 2 -- suite/behaviours/load_balancing/test_load_balancing.py; "
+        "scripts/soak 3 --set e2e",
     )
     parser.add_argument("runs", type=int, metavar="N", help="how many runs, one after the other")
     parser.add_argument(

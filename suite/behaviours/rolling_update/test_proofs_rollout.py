@@ -1,4 +1,4 @@
-"""The rolling update's answer-by-answer verdicts (suite.proofs, rolling-update section), no
+"""The rolling update's answer-by-answer verdicts (its proofs.py), no
 cluster: pods' moments from the recorder, the EndpointSlice's, answers, and which part a problem
 names."""
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from suite import proofs
+from suite.behaviours.rolling_update import proofs
 from suite.recorder import ContainerView, PodView, Recorder, endpointslice_sample, timeline_text
 from suite.traffic import Answer
 
@@ -280,7 +280,7 @@ def test_rollout_stall_names_the_controller_the_evidence_points_at(deployment, r
 
 def test_the_drain_covers_the_routing_lag_bound_and_matches_the_manifest():
     from suite import manifests
-    from suite.scenarios import test_rolling_update as rolling
+    from suite.behaviours.rolling_update import test_rolling_update as rolling
 
     assert rolling.DRAIN_S >= rolling.ROUTING_LAG_S
     (deployment,) = [o for o in manifests.load_app("incver") if o["kind"] == "Deployment"]
@@ -419,7 +419,7 @@ def live_pod(**container_changes):
 
 def test_the_read_back_names_a_probe_or_hook_the_cluster_stripped():
     from suite import admitted
-    from suite.scenarios import test_rolling_update as rolling
+    from suite.behaviours.rolling_update import test_rolling_update as rolling
 
     assert admitted.problems(live_pod(), rolling.POD_EXPECTED, kind="pod") == []
     (stripped,) = admitted.problems(live_pod(readinessProbe=None), rolling.POD_EXPECTED, kind="pod")

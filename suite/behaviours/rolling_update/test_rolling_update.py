@@ -37,8 +37,9 @@ from typing import Any
 
 import pytest
 
-from suite import admitted, claims, floors, proofs
+from suite import admitted, claims, floors, traffic_proofs
 from suite.admitted import ABSENT
+from suite.behaviours.rolling_update import proofs
 from suite.cluster import Cluster
 from suite.context import CONTEXT_KEY
 from suite.fixtures import PROBER_REACHABLE_S, READY_S, Workloads
@@ -167,7 +168,7 @@ TAIL_ANSWERS = 10
 #: this are not judged; the ReplicaSets' own counts are, at every change.
 POD_COUNT_CROSSING_S = 0.5
 #: Prober timestamps come from its node's clock, the recorder's from this machine's: the offset
-#: is measured each run (suite.proofs.clock_offset) and must stay within this.
+#: is measured each run (suite.traffic_proofs.clock_offset) and must stay within this.
 MAX_CLOCK_SKEW_S = 0.5
 
 
@@ -179,9 +180,9 @@ def _versions(answers: Sequence[Answer]) -> dict[str, int]:
     return counts
 
 
-def _offset(traffic: BackgroundProbe) -> proofs.ClockOffset | None:
+def _offset(traffic: BackgroundProbe) -> traffic_proofs.ClockOffset | None:
     with traffic.changed:
-        return proofs.clock_offset(traffic.result.answers, dict(traffic.result.chunk_sent))
+        return traffic_proofs.clock_offset(traffic.result.answers, dict(traffic.result.chunk_sent))
 
 
 def _latest_offset_bound(traffic: BackgroundProbe) -> float:
@@ -374,8 +375,8 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
     # The suite's own path (the prober, the recorder, the clocks) first: a failure there is not
     # the behaviour's.
     assert not result.errors, f"the traffic was interrupted: {result.errors[-1]}"
-    offset = proofs.clock_offset(result.answers, result.chunk_sent)
-    problem = proofs.skew_problem(offset, MAX_CLOCK_SKEW_S)
+    offset = traffic_proofs.clock_offset(result.answers, result.chunk_sent)
+    problem = traffic_proofs.skew_problem(offset, MAX_CLOCK_SKEW_S)
     assert problem is None, problem
     assert offset is not None
     shift = (offset.lo + offset.hi) / 2
@@ -456,7 +457,7 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
         (r.left for r in rows if r.left is not None and r.image == old_image),
         default=complete_wall,
     )
-    flow = proofs.coverage(
+    flow = traffic_proofs.coverage(
         [a.start - shift for a in result.answers],
         patch_wall - uncertainty,
         settle_end + ROUTING_LAG_S + uncertainty,
@@ -568,7 +569,7 @@ def _figures(
     rows: Sequence[proofs.Routing],
     result: Any,
     origin: float,
-    offset: proofs.ClockOffset,
+    offset: traffic_proofs.ClockOffset,
     patch_wall: float | None,
     complete_wall: float | None,
 ) -> None:
