@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 Log = Callable[[str], None]
@@ -73,22 +74,33 @@ def tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text[-lines:])
 
 
+@dataclass
 class Deadline:
-    """One explicit deadline for a wait, with the time spent for messages."""
+    """One explicit deadline: `seconds` from creation, on the monotonic clock (or `clock`).
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.start = time.monotonic()
+    The one deadline class of the repository: the suite's waits (`suite.waiting.Deadline`) use it
+    too, so it lives here, where `python -m localcluster` finds it without the suite.
+    """
 
-    @property
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
     def elapsed(self) -> float:
         """Seconds since the deadline was set."""
-        return time.monotonic() - self.start
+        return self.clock() - self.started
+
+    def remaining(self) -> float:
+        """Seconds left (never negative)."""
+        return max(0.0, self.seconds - self.elapsed())
 
     @property
     def expired(self) -> bool:
-        """True once the deadline has passed."""
-        return self.elapsed >= self.seconds
+        """True once no time is left."""
+        return self.remaining() <= 0.0
 
 
 def poll(
@@ -112,11 +124,11 @@ def poll(
             raise ClusterError(f"{what}: {dead}")
         state = check()
         if state is None:
-            return deadline.elapsed
+            return deadline.elapsed()
         last = state
         if deadline.expired:
             raise ClusterError(
-                f"{what}: not ready after {deadline.elapsed:.0f}s (deadline {seconds:.0f}s); "
+                f"{what}: not ready after {deadline.elapsed():.0f}s (deadline {seconds:.0f}s); "
                 f"last seen: {last}"
             )
         time.sleep(interval)

@@ -204,6 +204,13 @@ def test_a_wait_that_times_out_says_what_it_saw_last():
         poll(lambda: "2/4 ready", what="thing", seconds=0.3, interval=0.1)
 
 
+def test_a_wait_that_succeeds_returns_the_seconds_it_took():
+    answers = iter(["starting", "starting", None])
+    took = poll(lambda: next(answers), what="thing", seconds=20, interval=0.1)
+    assert isinstance(took, float)
+    assert 0.2 <= took < 20
+
+
 def test_status_of_no_cluster_exits_1_and_says_stopped(tmp_path):
     env = {
         "KUBE_ALIVE_STATE_DIR": str(tmp_path / "s"),
