@@ -1,14 +1,19 @@
-"""Small helpers shared by the local cluster's modules: subprocesses, logging, deadlines."""
+"""Small helpers shared by the local cluster's modules (and the suite): subprocesses, logging,
+deadlines, file locks."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 Log = Callable[[str], None]
 
@@ -72,6 +77,46 @@ def tail(path: Path, lines: int = 20) -> str:
         return f"(no log at {path})"
     text = path.read_text(errors="replace").splitlines()
     return "\n".join(text[-lines:])
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, what: str, log: Log) -> Iterator[float]:
+    """Hold an exclusive lock on `path` (an flock, between processes and between threads);
+    yields the seconds spent waiting for it.
+
+    The lock is tried without blocking first, so a wait behind another holder is said through
+    `log` (with `what` the lock guards, and who holds it) instead of looking like a hang. The
+    holder writes its pid into the file for that message; the lock, not the file, excludes.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        started = time.monotonic()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"{what}: waiting for the lock held by {_lock_holder(handle)} ({path})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        waited = time.monotonic() - started
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield waited
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_holder(handle: IO[str]) -> str:
+    """`pid N (its command line)` from a lock file's content; `another process` when unknown."""
+    handle.seek(0)
+    pid = handle.read().strip()
+    if not pid.isdigit():
+        return "another process"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return f"pid {pid}"
+    return f"pid {pid} ({command[:120]})" if command else f"pid {pid}"
 
 
 @dataclass

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import string
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from localcluster import cluster, components, config, pki, processes
-from localcluster.util import ClusterError, poll
+from localcluster.util import ClusterError, file_lock, poll
 
 
 @pytest.fixture
@@ -209,6 +212,33 @@ def test_a_wait_that_succeeds_returns_the_seconds_it_took():
     took = poll(lambda: next(answers), what="thing", seconds=20, interval=0.1)
     assert isinstance(took, float)
     assert 0.2 <= took < 20
+
+
+def test_a_file_lock_excludes_another_holder_and_says_whom_it_waits_for(tmp_path):
+    order, said = [], []
+    blocked = threading.Event()
+
+    def tell(message: str) -> None:
+        said.append(message)
+        blocked.set()
+
+    def second() -> None:
+        with file_lock(tmp_path / "lock", "the second", tell) as waited:
+            order.append(("second", waited))
+
+    with file_lock(tmp_path / "lock", "the first", tell) as waited:
+        assert waited < 1
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert blocked.wait(5), "the second holder did not find the lock held"
+        time.sleep(0.1)  # give the other thread a chance to (wrongly) get in
+        order.append(("first", 0.0))
+    thread.join(5)
+    assert [who for who, _ in order] == ["first", "second"]
+    assert order[1][1] > 0
+    (message,) = said
+    assert message.startswith(f"the second: waiting for the lock held by pid {os.getpid()} (")
+    assert message.endswith(f" ({tmp_path / 'lock'})")
 
 
 def test_status_of_no_cluster_exits_1_and_says_stopped(tmp_path):
