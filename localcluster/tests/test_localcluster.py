@@ -188,6 +188,51 @@ def test_a_started_process_is_found_stopped_and_reported_dead(paths):
     assert not processes.stop(paths, "sleeper")
 
 
+def test_a_process_found_by_name_on_its_path_is_found_again_and_stopped(tmp_path):
+    pidfile, log_file = tmp_path / "run" / "sleeper.launch.pid", tmp_path / "sleeper.log"
+    pid = processes.launch(
+        "sleeper",
+        ["sleep", "30"],
+        log_file=log_file,
+        pidfile=pidfile,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert processes.pid_in(pidfile, "sleeper") == pid
+    assert processes.exit_note("sleeper", log_file=log_file, pidfile=pidfile) is None
+    assert processes.stop_in(pidfile, "sleeper", grace=5)
+    assert not pidfile.exists()
+    assert processes.pid_in(pidfile, "sleeper") is None
+    assert not processes.stop_in(pidfile, "sleeper")
+
+
+def test_a_process_that_ignores_sigterm_is_killed_and_that_is_said(tmp_path):
+    pidfile, log_file = tmp_path / "stubborn.pid", tmp_path / "stubborn.log"
+    stubborn = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    processes.launch(
+        "stubborn", [sys.executable, "-c", stubborn], log_file=log_file, pidfile=pidfile
+    )
+    poll(
+        lambda: None if "ready" in log_file.read_text() else "not ignoring SIGTERM yet",
+        what="stubborn",
+        seconds=20,
+        interval=0.05,
+    )
+    said = []
+    assert processes.stop_in(pidfile, "stubborn", grace=0.3, log=said.append)
+    assert len(said) == 1
+    assert said[0].startswith("stubborn (pid ")
+    assert said[0].endswith(" ignored SIGTERM for 0s: SIGKILL")
+    note = processes.exit_note("stubborn", log_file=log_file, pidfile=pidfile)
+    assert note is not None
+    assert note.startswith(f"stubborn exited; last lines of {log_file}:")
+    assert "ready" in note
+
+
 def test_a_component_that_dies_fails_the_wait_at_once_with_its_log(paths):
     processes.start(
         paths, "crasher", [sys.executable, "-c", "print('bad flag'); raise SystemExit(3)"]
