@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -85,10 +84,8 @@ def status(out: Log) -> bool:
 def load_images(refs: Sequence[str], log: Log) -> None:
     """Build the workload images (cached) and import them into the node's containerd."""
     paths = _paths()
-    paths.images.mkdir(parents=True, exist_ok=True)
     # Two runs at once (pytest -n, or a second terminal) must not delete each other's archives.
-    with (paths.images / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _build.images_lock(paths, log):
         built = _build.build_workload_images(paths, log)
         known = {ref for ref, _ in built}
         unknown = [r for r in refs if r not in known]

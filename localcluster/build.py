@@ -9,7 +9,6 @@ cluster's containerd at `up`.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import platform
@@ -21,12 +20,13 @@ import tarfile
 import tempfile
 import time
 import zlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from localcluster import config
-from localcluster.util import ClusterError, Log, run, stderr_log, tree_hash
+from localcluster.util import ClusterError, Log, file_lock, run, stderr_log, tree_hash
 
 
 @dataclass(frozen=True)
@@ -527,14 +527,16 @@ def image_size_bytes(archive: Path) -> int:
     return total
 
 
+def images_lock(paths: config.Paths, log: Log) -> AbstractContextManager[float]:
+    """The lock of the workload images' folder: one builder (or importer) at a time."""
+    return file_lock(paths.images / ".lock", "workload images", log)
+
+
 def check_image_sizes(paths: config.Paths, max_mb: float, log: Log) -> list[str]:
     """Build (or find cached) the workload images and print each one's size; returns one
     problem per image larger than `max_mb` (1 MB = 10^6 bytes, as buildah counts)."""
     problems = []
-    paths.images.mkdir(parents=True, exist_ok=True)
-    # The lock `localcluster load-images` holds while it builds: one builder at a time.
-    with (paths.images / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with images_lock(paths, log):
         built = build_workload_images(paths, log)
     for ref, archive in built:
         megabytes = image_size_bytes(archive) / 1e6

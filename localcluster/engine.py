@@ -24,12 +24,11 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from localcluster import build, config
-from localcluster.util import ClusterError, Log, poll, run, tail
+from localcluster import build, config, processes
+from localcluster.util import ClusterError, Log, poll, run
 
 NETWORK = "kind"
 NETWORK_SUBNET = "172.31.250.0/24"
@@ -133,22 +132,22 @@ def answers(paths: config.Paths, engine: EnginePaths, log: Log) -> str | None:
     return None if proc.returncode == 0 else (proc.stderr.strip() or "no answer")
 
 
-def _pid(file: Path) -> int | None:
-    try:
-        pid = int(file.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid
+def _start(engine: EnginePaths, name: str, argv: list[str], env: dict[str, str]) -> Path:
+    """Start one of the engine's processes; returns its log file."""
+    log_file = engine.run / f"{name}.log"
+    processes.launch(name, argv, log_file=log_file, pidfile=_pidfile(engine, name), env=env)
+    return log_file
 
 
-def _start(argv: list[str], log_file: Path, pid_file: Path, env: dict[str, str]) -> int:
-    with log_file.open("ab") as out:
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    pid_file.write_text(str(proc.pid))
-    return proc.pid
+def _pidfile(engine: EnginePaths, name: str) -> Path:
+    # Not <name>.pid: dockerd writes its own dockerd.pid there.
+    return engine.run / f"{name}.launch.pid"
+
+
+def _exit_note(engine: EnginePaths, name: str) -> str | None:
+    return processes.exit_note(
+        name, log_file=engine.run / f"{name}.log", pidfile=_pidfile(engine, name)
+    )
 
 
 def up(paths: config.Paths, log: Log) -> EnginePaths:
@@ -202,47 +201,26 @@ def up(paths: config.Paths, log: Log) -> EnginePaths:
     env = dict(os.environ, PATH=f"{root / 'usr/sbin'}:{root / 'usr/bin'}:{os.environ['PATH']}")
     env.pop("DOCKER_HOST", None)
     log("engine: starting containerd and dockerd (Debian's docker.io)")
-    containerd_log = engine.run / "containerd.log"
-    pid = _start(
-        ["containerd", "--config", str(containerd_toml)],
-        containerd_log,
-        engine.run / "containerd.launch.pid",
-        env,
-    )
+    _start(engine, "containerd", ["containerd", "--config", str(containerd_toml)], env)
     poll(
         lambda: None if engine.containerd_sock.exists() else "no socket yet",
         what="engine containerd",
         seconds=START_TIMEOUT_S,
         interval=0.2,
-        alive=lambda: (
-            None
-            if _pid(engine.run / "containerd.launch.pid")
-            else _died("containerd", pid, containerd_log)
-        ),
+        alive=lambda: _exit_note(engine, "containerd"),
     )
-    dockerd_log = engine.run / "dockerd.log"
-    pid = _start(
-        [str(root / "usr/sbin/dockerd"), "--config-file", str(daemon_json)],
-        dockerd_log,
-        engine.run / "dockerd.launch.pid",
-        env,
-    )
+    dockerd = [str(root / "usr/sbin/dockerd"), "--config-file", str(daemon_json)]
+    _start(engine, "dockerd", dockerd, env)
     elapsed = poll(
         lambda: answers(paths, engine, log),
         what="engine dockerd",
         seconds=START_TIMEOUT_S,
         interval=0.3,
-        alive=lambda: (
-            None if _pid(engine.run / "dockerd.launch.pid") else _died("dockerd", pid, dockerd_log)
-        ),
+        alive=lambda: _exit_note(engine, "dockerd"),
     )
     log(f"engine: dockerd answers after {elapsed:.1f}s, DOCKER_HOST={docker_host(engine)}")
     _ensure_network(paths, engine, log)
     return engine
-
-
-def _died(name: str, pid: int, log_file: Path) -> str:
-    return f"{name} (pid {pid}) exited; last lines of {log_file}:\n{tail(log_file)}"
 
 
 def _ensure_network(paths: config.Paths, engine: EnginePaths, log: Log) -> None:
@@ -293,16 +271,9 @@ def _cleanup(paths: config.Paths, engine: EnginePaths, log: Log) -> None:
         for net in nets.stdout.split():
             _docker(paths, engine, log, "network", "rm", net)
     for name in ("registry", "dockerd", "containerd"):
-        pid = _pid(engine.run / f"{name}.launch.pid")
-        if pid is None:
-            continue
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _pid(engine.run / f"{name}.launch.pid") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _pid(engine.run / f"{name}.launch.pid"):
-            log(f"engine: {name} (pid {pid}) ignored SIGTERM for {STOP_TIMEOUT_S}s: SIGKILL")
-            os.kill(pid, signal.SIGKILL)
+        processes.stop_in(
+            _pidfile(engine, name), name, STOP_TIMEOUT_S, lambda message: log(f"engine: {message}")
+        )
     # Container shims outlive their containerd; ours name our socket on their command line.
     for pid in _pids_with(str(engine.containerd_sock)):
         with contextlib.suppress(ProcessLookupError):
@@ -362,21 +333,15 @@ def registry_up(paths: config.Paths, log: Log) -> str:
         f"storage: {{filesystem: {{rootdirectory: {engine.state / 'registry'}}}}}\n"
         f"http: {{addr: '{REGISTRY_ADDRESS}'}}\n"
     )
-    log_file = engine.run / "registry.log"
-    pid = _start(
-        [str(binary), "serve", str(config_file)],
-        log_file,
-        engine.run / "registry.launch.pid",
-        dict(os.environ),
+    log_file = _start(
+        engine, "registry", [str(binary), "serve", str(config_file)], dict(os.environ)
     )
     elapsed = poll(
         _registry_problem,
         what=f"registry at {REGISTRY_ADDRESS}",
         seconds=START_TIMEOUT_S,
         interval=0.2,
-        alive=lambda: (
-            None if _pid(engine.run / "registry.launch.pid") else _died("registry", pid, log_file)
-        ),
+        alive=lambda: _exit_note(engine, "registry"),
     )
     log(f"engine: registry answers at {REGISTRY_ADDRESS} after {elapsed:.1f}s (log {log_file})")
     return REGISTRY_ADDRESS

@@ -26,22 +26,19 @@ progress (e.g. `build-arm64` started early in the background) waits for it and u
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import platform
 import shutil
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from localcluster import config
 from localcluster.build import _bud_args, _export, build_base_image, workload_archive
-from localcluster.util import ClusterError, Log, run, stderr_log, tree_hash
+from localcluster.util import ClusterError, Log, file_lock, run, stderr_log, tree_hash
 
 ARCH = "arm64"  # the OCI / Debian name
 MACHINE = "aarch64"  # what the kernel (and Python's platform.machine()) calls it
@@ -190,28 +187,11 @@ class BuildResult:
         return how
 
 
-@contextmanager
-def build_lock(paths: config.Paths, log: Log) -> Iterator[float]:
-    """Hold the arm64 build lock; yields the seconds spent waiting for another holder."""
-    paths.cache.mkdir(parents=True, exist_ok=True)
-    with (paths.cache / LOCK_NAME).open("a") as handle:
-        started = time.monotonic()
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"arm64: another process is building (lock {paths.cache / LOCK_NAME}); waiting")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield time.monotonic() - started
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def build_arm64_image(paths: config.Paths, version: str, log: Log) -> BuildResult:
     """Build `workloads/Dockerfile` for linux/arm64 on the arm64 base, cached as an OCI archive."""
     ref = arm64_ref(version)
     archive = arm64_archive(paths, version)
-    with build_lock(paths, log) as waited:
+    with file_lock(paths.cache / LOCK_NAME, "arm64 image build", log) as waited:
         if archive.exists():
             log(f"{ref}: cached in {archive}")
             return BuildResult(ref, archive, True, 0.0, 0.0, archive.stat().st_size, waited)

@@ -1,13 +1,19 @@
-"""Small helpers shared by the local cluster's modules: subprocesses, logging, deadlines."""
+"""Small helpers shared by the local cluster's modules (and the suite): subprocesses, logging,
+deadlines, file locks."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 Log = Callable[[str], None]
 
@@ -73,22 +79,73 @@ def tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text[-lines:])
 
 
+@contextlib.contextmanager
+def file_lock(path: Path, what: str, log: Log) -> Iterator[float]:
+    """Hold an exclusive lock on `path` (an flock, between processes and between threads);
+    yields the seconds spent waiting for it.
+
+    The lock is tried without blocking first, so a wait behind another holder is said through
+    `log` (with `what` the lock guards, and who holds it) instead of looking like a hang. The
+    holder writes its pid into the file for that message; the lock, not the file, excludes.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        started = time.monotonic()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"{what}: waiting for the lock held by {_lock_holder(handle)} ({path})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        waited = time.monotonic() - started
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield waited
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_holder(handle: IO[str]) -> str:
+    """`pid N (its command line)` from a lock file's content; `another process` when unknown."""
+    handle.seek(0)
+    pid = handle.read().strip()
+    if not pid.isdigit():
+        return "another process"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return f"pid {pid}"
+    return f"pid {pid} ({command[:120]})" if command else f"pid {pid}"
+
+
+@dataclass
 class Deadline:
-    """One explicit deadline for a wait, with the time spent for messages."""
+    """One explicit deadline: `seconds` from creation, on the monotonic clock (or `clock`).
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.start = time.monotonic()
+    The one deadline class of the repository: the suite's waits (`suite.waiting.Deadline`) use it
+    too, so it lives here, where `python -m localcluster` finds it without the suite.
+    """
 
-    @property
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
     def elapsed(self) -> float:
         """Seconds since the deadline was set."""
-        return time.monotonic() - self.start
+        return self.clock() - self.started
+
+    def remaining(self) -> float:
+        """Seconds left (never negative)."""
+        return max(0.0, self.seconds - self.elapsed())
 
     @property
     def expired(self) -> bool:
-        """True once the deadline has passed."""
-        return self.elapsed >= self.seconds
+        """True once no time is left."""
+        return self.remaining() <= 0.0
 
 
 def poll(
@@ -112,11 +169,11 @@ def poll(
             raise ClusterError(f"{what}: {dead}")
         state = check()
         if state is None:
-            return deadline.elapsed
+            return deadline.elapsed()
         last = state
         if deadline.expired:
             raise ClusterError(
-                f"{what}: not ready after {deadline.elapsed:.0f}s (deadline {seconds:.0f}s); "
+                f"{what}: not ready after {deadline.elapsed():.0f}s (deadline {seconds:.0f}s); "
                 f"last seen: {last}"
             )
         time.sleep(interval)

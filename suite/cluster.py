@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from localcluster.util import file_lock
 from suite import images, preflight
 from suite.kube import ApiKube
 from suite.preflight import ClusterError, ClusterFacts
 from suite.providers import Access, Log, Provider
-from suite.session import SessionState, file_lock
+from suite.session import SessionState
 from suite.timing import ClusterTiming
 
 IMAGES_DONE = "images.done"
@@ -70,7 +71,7 @@ def bring_up(provider: Provider, state: SessionState, log: Log) -> Cluster:
     Under pytest-xdist the workers do this one at a time (a file lock), and only the first one
     loads the images; the others find the cluster ready.
     """
-    with file_lock(state.shared_dir / PREPARE_LOCK):
+    with file_lock(state.shared_dir / PREPARE_LOCK, "preparing the cluster", log):
         provider.prepare()
         access = provider.kubeconfig()
         kube, version = preflight.connect(access.kubeconfig, access.context)

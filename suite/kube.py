@@ -231,6 +231,35 @@ class _UrllibLineStream:
             pass
 
 
+def client_configuration(kubeconfig: Path | None, context: str | None) -> Any:
+    """The official client's `Configuration` for a kubeconfig and context (None: the default
+    file, the current context), loaded the way kubectl would; no request is sent.
+
+    The one place a kubeconfig becomes server address and credentials: `ApiKube` builds on it,
+    and so can anything that needs the same address, CA or credentials for another client.
+    An unusable kubeconfig raises KubeconfigError naming the file and the context.
+    """
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig else None,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except Exception as error:  # ConfigException, OSError, YAML errors: all mean "unusable"
+        where = (
+            str(kubeconfig)
+            if kubeconfig
+            else "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+        )
+        what = f"context {context!r} of " if context else ""
+        raise KubeconfigError(f"cannot use {what}{where}: {error}") from error
+    return configuration
+
+
 class ApiKube:
     """`Kube` over the official client's `ApiClient` (built from a kubeconfig)."""
 
@@ -248,24 +277,9 @@ class ApiKube:
         large because every test runs several watches at once.
         """
         import urllib3
-        from kubernetes import client, config
+        from kubernetes import client
 
-        configuration = client.Configuration()
-        try:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=str(kubeconfig) if kubeconfig else None,
-                context=context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except Exception as error:  # ConfigException, OSError, YAML errors: all mean "unusable"
-            where = (
-                str(kubeconfig)
-                if kubeconfig
-                else "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
-            )
-            what = f"context {context!r} of " if context else ""
-            raise KubeconfigError(f"cannot use {what}{where}: {error}") from error
+        configuration = client_configuration(kubeconfig, context)
         configuration.retries = urllib3.util.Retry(total=1, connect=1, read=0, backoff_factor=0.2)
         configuration.connection_pool_maxsize = pool_size
         return cls(client.ApiClient(configuration=configuration))

@@ -21,11 +21,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import tenacity
 
+from localcluster.util import Deadline as Deadline  # the one deadline class, shared
 from suite.kube import (
     APISERVICES,
     DEPLOYMENTS,
@@ -70,31 +71,6 @@ class WaitFailed(AssertionError):
 
 class WaitTimeout(WaitFailed):
     """The deadline passed before the awaited state was seen."""
-
-
-@dataclass
-class Deadline:
-    """One explicit deadline: `seconds` from creation, on the monotonic clock."""
-
-    seconds: float
-    clock: Callable[[], float] = time.monotonic
-    started: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.started = self.clock()
-
-    def elapsed(self) -> float:
-        """Seconds since the deadline was set."""
-        return self.clock() - self.started
-
-    def remaining(self) -> float:
-        """Seconds left (never negative)."""
-        return max(0.0, self.seconds - self.elapsed())
-
-    @property
-    def expired(self) -> bool:
-        """True once no time is left."""
-        return self.remaining() <= 0.0
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import string
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from localcluster import cluster, components, config, pki, processes
-from localcluster.util import ClusterError, poll
+from localcluster.util import ClusterError, file_lock, poll
 
 
 @pytest.fixture
@@ -185,6 +188,51 @@ def test_a_started_process_is_found_stopped_and_reported_dead(paths):
     assert not processes.stop(paths, "sleeper")
 
 
+def test_a_process_found_by_name_on_its_path_is_found_again_and_stopped(tmp_path):
+    pidfile, log_file = tmp_path / "run" / "sleeper.launch.pid", tmp_path / "sleeper.log"
+    pid = processes.launch(
+        "sleeper",
+        ["sleep", "30"],
+        log_file=log_file,
+        pidfile=pidfile,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert processes.pid_in(pidfile, "sleeper") == pid
+    assert processes.exit_note("sleeper", log_file=log_file, pidfile=pidfile) is None
+    assert processes.stop_in(pidfile, "sleeper", grace=5)
+    assert not pidfile.exists()
+    assert processes.pid_in(pidfile, "sleeper") is None
+    assert not processes.stop_in(pidfile, "sleeper")
+
+
+def test_a_process_that_ignores_sigterm_is_killed_and_that_is_said(tmp_path):
+    pidfile, log_file = tmp_path / "stubborn.pid", tmp_path / "stubborn.log"
+    stubborn = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    processes.launch(
+        "stubborn", [sys.executable, "-c", stubborn], log_file=log_file, pidfile=pidfile
+    )
+    poll(
+        lambda: None if "ready" in log_file.read_text() else "not ignoring SIGTERM yet",
+        what="stubborn",
+        seconds=20,
+        interval=0.05,
+    )
+    said = []
+    assert processes.stop_in(pidfile, "stubborn", grace=0.3, log=said.append)
+    assert len(said) == 1
+    assert said[0].startswith("stubborn (pid ")
+    assert said[0].endswith(" ignored SIGTERM for 0s: SIGKILL")
+    note = processes.exit_note("stubborn", log_file=log_file, pidfile=pidfile)
+    assert note is not None
+    assert note.startswith(f"stubborn exited; last lines of {log_file}:")
+    assert "ready" in note
+
+
 def test_a_component_that_dies_fails_the_wait_at_once_with_its_log(paths):
     processes.start(
         paths, "crasher", [sys.executable, "-c", "print('bad flag'); raise SystemExit(3)"]
@@ -202,6 +250,40 @@ def test_a_component_that_dies_fails_the_wait_at_once_with_its_log(paths):
 def test_a_wait_that_times_out_says_what_it_saw_last():
     with pytest.raises(ClusterError, match=r"thing: not ready after .*last seen: 2/4 ready"):
         poll(lambda: "2/4 ready", what="thing", seconds=0.3, interval=0.1)
+
+
+def test_a_wait_that_succeeds_returns_the_seconds_it_took():
+    answers = iter(["starting", "starting", None])
+    took = poll(lambda: next(answers), what="thing", seconds=20, interval=0.1)
+    assert isinstance(took, float)
+    assert 0.2 <= took < 20
+
+
+def test_a_file_lock_excludes_another_holder_and_says_whom_it_waits_for(tmp_path):
+    order, said = [], []
+    blocked = threading.Event()
+
+    def tell(message: str) -> None:
+        said.append(message)
+        blocked.set()
+
+    def second() -> None:
+        with file_lock(tmp_path / "lock", "the second", tell) as waited:
+            order.append(("second", waited))
+
+    with file_lock(tmp_path / "lock", "the first", tell) as waited:
+        assert waited < 1
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert blocked.wait(5), "the second holder did not find the lock held"
+        time.sleep(0.1)  # give the other thread a chance to (wrongly) get in
+        order.append(("first", 0.0))
+    thread.join(5)
+    assert [who for who, _ in order] == ["first", "second"]
+    assert order[1][1] > 0
+    (message,) = said
+    assert message.startswith(f"the second: waiting for the lock held by pid {os.getpid()} (")
+    assert message.endswith(f" ({tmp_path / 'lock'})")
 
 
 def test_status_of_no_cluster_exits_1_and_says_stopped(tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from localcluster import build, config, multiarch
-from localcluster.util import ClusterError
+from localcluster.util import ClusterError, file_lock
 
 ENABLED_ENTRY = """enabled
 interpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P
@@ -167,13 +167,15 @@ def test_a_cached_build_found_after_waiting_for_the_lock_is_used(paths, monkeypa
 def test_a_second_builder_waits_for_the_first(paths):
     # The lock is an flock: a second process blocks until the first releases it.
     script = (
-        "import sys, time\n"
+        "import sys\n"
         "from localcluster import config, multiarch\n"
         "paths = config.Paths(state=config.Path(sys.argv[1]), cache=config.Path(sys.argv[2]))\n"
-        "with multiarch.build_lock(paths, print) as waited:\n"
-        "    print(f'waited {waited:.1f}')\n"
+        "built = multiarch.build_arm64_image(paths, 'v1', print)\n"
+        "print(f'waited {built.waited_seconds:.1f}')\n"
     )
-    with multiarch.build_lock(paths, lambda _m: None):
+    archive = multiarch.arm64_archive(paths, "v1")
+    archive.parent.mkdir(parents=True)
+    with file_lock(paths.cache / multiarch.LOCK_NAME, "the first build", lambda _m: None):
         proc = subprocess.Popen(
             [sys.executable, "-c", script, str(paths.state), str(paths.cache)],
             stdout=subprocess.PIPE,
@@ -181,9 +183,11 @@ def test_a_second_builder_waits_for_the_first(paths):
             cwd=config.REPO_DIR,
         )
         with pytest.raises(subprocess.TimeoutExpired):
-            proc.wait(timeout=1.0)  # the second holder is still waiting
+            proc.wait(timeout=1.0)  # the second builder is still waiting
+        archive.write_bytes(b"x" * 10)  # what the first build made
     out, _ = proc.communicate(timeout=30)
-    assert "another process is building" in out
+    assert f"arm64 image build: waiting for the lock held by pid {os.getpid()}" in out
+    assert "cached" in out
     assert float(out.split("waited ")[1]) > 0
 
 

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from suite.kube import PODS, ApiKube, KubeError, ListWatcher
+from suite.kube import PODS, ApiKube, KubeconfigError, KubeError, ListWatcher, client_configuration
 from suite.traffic import Prober, ProbeRequest
 
 SEEN: list[dict] = []
@@ -163,3 +163,35 @@ current-context: x
     with pytest.raises(KubeError) as error:
         ApiKube.from_kubeconfig(kubeconfig, None).request("GET", "/version")
     assert error.value.status == 0
+
+
+TWO_CONTEXTS = """
+apiVersion: v1
+kind: Config
+clusters:
+- {name: a, cluster: {server: "https://127.0.0.1:6443", insecure-skip-tls-verify: true}}
+- {name: b, cluster: {server: "https://127.0.0.2:6443", insecure-skip-tls-verify: true}}
+users: [{name: me, user: {token: "not-a-secret"}}]
+contexts:
+- {name: a, context: {cluster: a, user: me}}
+- {name: b, context: {cluster: b, user: me}}
+current-context: a
+"""
+
+
+def test_a_kubeconfig_becomes_the_named_contexts_address_and_credentials(tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(TWO_CONTEXTS)
+    assert client_configuration(kubeconfig, None).host == "https://127.0.0.1:6443"
+    chosen = client_configuration(kubeconfig, "b")
+    assert chosen.host == "https://127.0.0.2:6443"
+    assert chosen.api_key == {"BearerToken": "Bearer not-a-secret"}
+    assert not chosen.verify_ssl
+    assert ApiKube.from_kubeconfig(kubeconfig, "b").host == "https://127.0.0.2:6443"
+
+
+def test_an_unknown_context_names_the_context_and_the_file(tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(TWO_CONTEXTS)
+    with pytest.raises(KubeconfigError, match=f"cannot use context 'c' of {kubeconfig}: "):
+        client_configuration(kubeconfig, "c")

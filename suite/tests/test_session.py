@@ -1,5 +1,4 @@
 import json
-import threading
 import time
 
 import pytest
@@ -20,7 +19,7 @@ from suite.preflight import (
     node_problem,
     permission_problem,
 )
-from suite.session import SessionState, TestOutcome, file_lock
+from suite.session import SessionState, TestOutcome
 from suite.settings import Settings, running_in_ci
 from suite.tests.fakes import FakeKube
 from suite.tests.test_plugin import unreachable_kubeconfig
@@ -103,22 +102,6 @@ def test_controller_and_worker_share_run_id_and_directory(tmp_path):
     assert directory.is_dir()
     controller.remove_shared_dir()
     assert not directory.exists()
-
-
-def test_file_lock_excludes(tmp_path):
-    order = []
-
-    def hold():
-        with file_lock(tmp_path / "lock"):
-            order.append("second")
-
-    with file_lock(tmp_path / "lock"):
-        thread = threading.Thread(target=hold)
-        thread.start()
-        time.sleep(0.1)  # give the other thread a chance to (wrongly) get in
-        order.append("first")
-    thread.join(5)
-    assert order == ["first", "second"]
 
 
 @pytest.mark.parametrize(
