@@ -32,7 +32,7 @@ import pytest
 from suite.browser import CHROMIUM_ARGS, ChromiumNotFound, chromium_executable
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
-from suite.kube import PODS, get_object, name_of, restart_count
+from suite.kube import PODS, client_configuration, get_object, name_of, restart_count
 from suite.recorder import Recorder
 from suite.session import STATE_KEY
 from suite.waiting import WaitTimeout, retry_transient
@@ -199,15 +199,7 @@ class _NotStarted(Exception):
 
 def _admin_client(cluster: Cluster) -> httpx.Client:
     """An HTTP client to the API server with the kubeconfig's own credentials."""
-    from kubernetes import client, config
-
-    configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=str(cluster.access.kubeconfig) if cluster.access.kubeconfig else None,
-        context=cluster.access.context,
-        client_configuration=configuration,
-        persist_config=False,
-    )
+    configuration = client_configuration(cluster.access.kubeconfig, cluster.access.context)
     context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
     if not configuration.verify_ssl:
         context.check_hostname = False
@@ -215,7 +207,7 @@ def _admin_client(cluster: Cluster) -> httpx.Client:
     if configuration.cert_file:
         context.load_cert_chain(configuration.cert_file, configuration.key_file)
     headers = {}
-    token = configuration.get_api_key_with_prefix("authorization")
+    token = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
     if token:
         headers["Authorization"] = token
     return httpx.Client(

@@ -26,7 +26,7 @@ import pytest
 
 from suite import manifests
 from suite.cluster import Cluster
-from suite.kube import Kube
+from suite.kube import Kube, client_configuration
 from suite.waiting import retry_transient
 
 SERVICE_ACCOUNT = "frontend"
@@ -228,15 +228,7 @@ def test_the_frontend_service_account_may_do_what_the_page_needs_and_nothing_els
 def api_client(cluster: Cluster, token: str) -> httpx.Client:
     """An HTTP client to the API server that authenticates with `token` only (the cluster's CA
     from the kubeconfig; none of the kubeconfig's own credentials)."""
-    from kubernetes import client, config
-
-    configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=str(cluster.access.kubeconfig) if cluster.access.kubeconfig else None,
-        context=cluster.access.context,
-        client_configuration=configuration,
-        persist_config=False,
-    )
+    configuration = client_configuration(cluster.access.kubeconfig, cluster.access.context)
     verify: ssl.SSLContext | bool = False
     if configuration.verify_ssl:
         verify = ssl.create_default_context(cafile=configuration.ssl_ca_cert)

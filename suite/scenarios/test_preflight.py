@@ -27,7 +27,7 @@ import yaml
 
 from suite import images
 from suite.cluster import Cluster, bring_up
-from suite.kube import APISERVICES, NODES, KubeError, get_object, list_objects
+from suite.kube import APISERVICES, NODES, KubeError, client_configuration, get_object, list_objects
 from suite.preflight import (
     NODE_STATUS_MAX_IMAGES,
     ClusterError,
@@ -141,15 +141,7 @@ def test_a_missing_metrics_api_is_one_line_that_says_install_metrics_server(
 def token_kubeconfig(cluster: Cluster, token: str, path: Path) -> Path:
     """A kubeconfig for this cluster's API server (its CA, its address) that authenticates with
     `token` and nothing else."""
-    from kubernetes import client, config
-
-    configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=str(cluster.access.kubeconfig) if cluster.access.kubeconfig else None,
-        context=cluster.access.context,
-        client_configuration=configuration,
-        persist_config=False,
-    )
+    configuration = client_configuration(cluster.access.kubeconfig, cluster.access.context)
     server: dict[str, Any] = {"server": configuration.host}
     if not configuration.verify_ssl:
         server["insecure-skip-tls-verify"] = True
