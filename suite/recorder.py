@@ -46,6 +46,7 @@ from suite.kube import (
     matches,
     name_of,
 )
+from suite.podcount import Change, Moment, Reading, replay
 from suite.waiting import Done, Pending, Verdict, WaitFailed, wait_condition
 
 WATCHED: dict[str, Resource] = {
@@ -277,23 +278,6 @@ def event_sample(obj: Mapping[str, Any]) -> JSON:
         "first_timestamp": obj.get("firstTimestamp") or obj.get("eventTime"),
         "last_timestamp": obj.get("lastTimestamp") or obj.get("eventTime"),
     }
-
-
-@dataclass(frozen=True)
-class Moment:
-    """Pod counts right after one observed pod change."""
-
-    t: float
-    wall: float
-    pods: int  # not terminating
-    terminating: int
-    ready: int  # Ready and not terminating
-    cause: str = ""
-
-    @property
-    def total(self) -> int:
-        """All pods that exist, terminating included."""
-        return self.pods + self.terminating
 
 
 #: How much of a lost watch's reason a gap keeps (the client's errors run long).
@@ -702,35 +686,29 @@ class Recorder:
         """
         with self._lock:
             log = list(self._pod_log)
-        current: dict[str, PodView] = {}
+        changes = [
+            Change(
+                entry.t,
+                entry.wall,
+                entry.name,
+                entry.view,
+                # A relist's entries share their batch; any other entry is a change of its own.
+                entry.batch or -1 - index,
+            )
+            for index, entry in enumerate(log)
+        ]
+
+        def counted(view: PodView) -> bool:
+            return selector is None or matches(view.label_map(), selector)
+
+        reading = Reading(counted, lambda v: v.terminating, lambda v: v.ready, lambda v: v.status)
         moments: list[Moment] = []
         before: Moment | None = None
-        dirty, cause = False, ""
-        for index, entry in enumerate(log):
-            if entry.view is None:
-                if entry.name in current:
-                    del current[entry.name]
-                    dirty, cause = True, f"{entry.name} deleted"
-            elif selector is None or matches(entry.view.label_map(), selector):
-                current[entry.name] = entry.view
-                dirty, cause = True, f"{entry.name} {entry.view.status}"
-            following = log[index + 1] if index + 1 < len(log) else None
-            if not dirty or (entry.batch and following and following.batch == entry.batch):
-                continue
-            dirty = False
-            live = [view for view in current.values() if not view.terminating]
-            moment = Moment(
-                t=entry.t,
-                wall=entry.wall,
-                pods=len(live),
-                terminating=len(current) - len(live),
-                ready=sum(1 for view in live if view.ready),
-                cause=cause,
-            )
-            if since is not None and entry.t < since:
+        for moment in replay(changes, reading):
+            if since is not None and moment.t < since:
                 before = moment
                 continue
-            if until is not None and entry.t > until:
+            if until is not None and moment.t > until:
                 break
             moments.append(moment)
         if before is not None:

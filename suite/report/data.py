@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from suite.podcount import Change, Reading, replay
+
 Record = Mapping[str, Any]
 
 
@@ -243,31 +245,27 @@ class Count:
 
 
 def pod_counts(recording: Record | None, app: str) -> list[Count]:
-    """Replay the pod log of one app into counts over time (like `Recorder.pod_moments`; entries
-    at the same instant are one change)."""
-    current: dict[str, Mapping[str, Any]] = {}
-    counts: list[Count] = []
-    for entry in sorted((recording or {}).get("pods") or [], key=lambda e: float(e["t"])):
-        state = entry.get("state")
-        name = str(entry["name"])
-        if state is None:
-            current.pop(name, None)
-        elif app_of(str(state.get("owner", "")), name) == app:
-            current[name] = state
-        else:
-            continue
-        live = [s for s in current.values() if not s.get("terminating")]
-        count = Count(
+    """Replay the pod log of one app into counts over time (`suite.podcount`, as the recorder's
+    `pod_moments`; entries at the same instant are one change)."""
+    changes = [
+        Change(
             float(entry["t"]),
-            len(live),
-            sum(1 for s in live if s.get("ready")),
-            len(current),
+            float(entry.get("wall") or 0.0),
+            str(entry["name"]),
+            entry.get("state"),
+            round(float(entry["t"]), 6),
         )
-        if counts and abs(counts[-1].t - count.t) < 1e-6:
-            counts[-1] = count
-        else:
-            counts.append(count)
-    return counts
+        for entry in sorted((recording or {}).get("pods") or [], key=lambda e: float(e["t"]))
+    ]
+    reading: Reading[Mapping[str, Any]] = Reading(
+        counted=lambda state: (
+            app_of(str(state.get("owner", "")), str(state.get("name", ""))) == app
+        ),
+        terminating=lambda state: bool(state.get("terminating")),
+        ready=lambda state: bool(state.get("ready")),
+        words=lambda state: str(state.get("status", "")),
+    )
+    return [Count(m.t, m.pods, m.ready, m.total) for m in replay(changes, reading)]
 
 
 def samples_of(recording: Record | None, key: str, name: str | None = None) -> list[Record]:

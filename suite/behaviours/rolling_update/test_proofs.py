@@ -3,7 +3,8 @@
 import pytest
 
 from suite.behaviours.rolling_update import proofs
-from suite.recorder import ContainerView, Moment, PodView
+from suite.podcount import Moment
+from suite.recorder import ContainerView, PodView
 
 # -- rolling update ------------------------------------------------------------------------------
 

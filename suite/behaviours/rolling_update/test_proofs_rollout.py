@@ -326,7 +326,7 @@ def test_a_pod_listed_before_the_traffic_is_judged_only_on_getting_nothing():
 
 
 def counts(t, pods, ready):
-    from suite.recorder import Moment
+    from suite.podcount import Moment
 
     return Moment(t=t, wall=t, pods=pods, terminating=0, ready=ready, cause="x")
 
