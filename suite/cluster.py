@@ -98,6 +98,10 @@ def bring_up(provider: Provider, state: SessionState, log: Log) -> Cluster:
             nodes=nodes,
             metrics_problem=metrics_problem,
             timing=provider.timing(kube).to_dict(),
+            images={
+                **images.facts(),
+                "refs": [provider.image_ref(ref) for ref in images.workload_refs()],
+            },
         )
         cluster = Cluster(provider, kube, access, facts, state.run_id, state.worker)
         state.write_cluster(cluster.shared_data())

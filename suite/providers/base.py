@@ -80,8 +80,9 @@ class Provider(abc.ABC):
         """Where the kubeconfig is and which context to use."""
 
     def image_ref(self, ref: str) -> str:
-        """The reference the cluster's nodes should use for a workload image."""
-        return ref
+        """The reference the cluster's nodes should use for a workload image: a plain version
+        (`...workloads:v1`, as the manifests name it) pinned to its content tag."""
+        return images.pin(ref)
 
     @abc.abstractmethod
     def make_images_available(self, refs: Sequence[str]) -> None:

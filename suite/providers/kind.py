@@ -192,16 +192,20 @@ def docker_inspect_command(ref: str) -> list[str]:
 
 
 def docker_build_command(ref: str, repo_root: Path) -> list[str]:
-    """Build one workload image version from the repository root (see workloads/Dockerfile)."""
+    """Build one workload image version from the repository root (see workloads/Dockerfile),
+    tagged with its content tag and, for the demo, its plain version tag."""
+    version = images.version_of(images.tag_of(ref))
     return [
         "docker",
         "build",
         "-f",
         str(repo_root / "workloads" / "Dockerfile"),
         "--build-arg",
-        f"VERSION={images.tag_of(ref)}",
+        f"VERSION={version}",
         "-t",
         ref,
+        "-t",
+        images.with_tag(ref, version),
         str(repo_root),
     ]
 
@@ -373,12 +377,13 @@ class KindProvider(Provider):
         return Access(self._kubeconfig, CONTEXT)
 
     def make_images_available(self, refs: Sequence[str]) -> None:
-        """Build missing images with docker, then `kind load` each one."""
+        """Build missing images with docker, then `kind load` each one. The tags carry the
+        workloads' content digest (suite.images), so an edited workload is a missing image."""
         for ref in refs:
             try:
                 run_command(docker_inspect_command(ref), timeout_s=60)
             except ProviderError:
-                self.log(f"kind: building {ref}")
+                self.log(f"kind: building {ref} (docker has no image of these workload sources)")
                 self._run(docker_build_command(ref, self.options.repo_root), BUILD_TIMEOUT_S)
             self._run(load_command(ref), LOAD_TIMEOUT_S)
 

@@ -36,11 +36,17 @@ def test_unknown_provider():
 
 def test_existing_rewrites_images_for_the_registry():
     provider = ExistingProvider(ProviderOptions(image_registry="pi-registry:5000"), lambda m: None)
+    # The manifests' plain version is pinned to the content tag scripts/build-images.sh pushes.
+    tag = images.content_tag("v2")
     assert (
         provider.image_ref("localhost/kube-alive/workloads:v2")
-        == "pi-registry:5000/kube-alive/workloads:v2"
+        == f"pi-registry:5000/kube-alive/workloads:{tag}"
+    )
+    assert (
+        provider.image_ref(images.image_ref("v2")) == f"pi-registry:5000/kube-alive/workloads:{tag}"
     )
     assert "pi-registry:5000" in provider.image_hint
+    assert tag in provider.image_hint
     assert "--image-registry" in ExistingProvider(ProviderOptions(), lambda m: None).image_hint
     assert ExistingProvider.usage_errors(ProviderOptions(image_registry="https://x")) != []
 
@@ -197,7 +203,9 @@ def test_kind_command_lines(tmp_path):
         "kube-alive",
     ]
     assert kind.delete_command() == ["kind", "delete", "cluster", "--name", "kube-alive"]
-    build = kind.docker_build_command("localhost/kube-alive/workloads:v2", Path("/repo"))
+    build = kind.docker_build_command(
+        "localhost/kube-alive/workloads:v2-0123456789ab", Path("/repo")
+    )
     assert build == [
         "docker",
         "build",
@@ -205,6 +213,8 @@ def test_kind_command_lines(tmp_path):
         "/repo/workloads/Dockerfile",
         "--build-arg",
         "VERSION=v2",
+        "-t",
+        "localhost/kube-alive/workloads:v2-0123456789ab",
         "-t",
         "localhost/kube-alive/workloads:v2",
         "/repo",
