@@ -71,6 +71,7 @@ def bring_up(provider: Provider, state: SessionState, log: Log) -> Cluster:
     loads the images; the others find the cluster ready.
     """
     with file_lock(state.shared_dir / PREPARE_LOCK):
+        provider.check_tools()
         provider.prepare()
         access = provider.kubeconfig()
         kube, version = preflight.connect(access.kubeconfig, access.context)
