@@ -8,6 +8,7 @@ from pathlib import Path
 from localcluster import build as _build
 from localcluster import cluster, config, faults, processes
 from localcluster.util import ClusterError, Log
+from suite import images
 
 __all__ = [
     "ClusterError",
@@ -82,7 +83,9 @@ def status(out: Log) -> bool:
 
 
 def load_images(refs: Sequence[str], log: Log) -> None:
-    """Build the workload images (cached) and import them into the node's containerd."""
+    """Build the workload images (cached) and import them into the node's containerd; `refs`
+    may name plain versions (`...workloads:v1`), which mean this checkout's content tags."""
+    refs = [images.pin(ref) for ref in refs]
     paths = _paths()
     # Two runs at once (pytest -n, or a second terminal) must not delete each other's archives.
     with _build.images_lock(paths, log):
@@ -93,8 +96,13 @@ def load_images(refs: Sequence[str], log: Log) -> None:
             raise ClusterError(
                 f"no local build for {', '.join(unknown)}; buildable: {sorted(known)}"
             )
-        chosen = [archive for ref, archive in built if not refs or ref in refs]
-        cluster.import_images(paths, chosen, log)
+        chosen = [(ref, archive) for ref, archive in built if not refs or ref in refs]
+        cluster.import_images(paths, [archive for _, archive in chosen], log)
+        # The demo's manifests name the plain tags (`:v1`): point them at what was imported.
+        aliases = [
+            (ref, images.alias_ref(images.version_of(images.tag_of(ref)))) for ref, _ in chosen
+        ]
+        cluster.tag_images(paths, aliases, log)
 
 
 def fault_apply(name: str, log: Log) -> None:

@@ -28,6 +28,9 @@ from typing import IO
 from localcluster import config
 from localcluster.util import ClusterError, Log, file_lock, run, stderr_log, tree_hash
 
+# The one place the workload images are named (standard library only, no cluster code).
+from suite import images as workload_images
+
 
 @dataclass(frozen=True)
 class Component:
@@ -483,10 +486,12 @@ def workload_archive(paths: config.Paths, version: str) -> Path:
 
 
 def build_workload_images(paths: config.Paths, log: Log) -> list[tuple[str, Path]]:
-    """Build `localhost/kube-alive/workloads:v1` and `:v2` from workloads/Dockerfile (cached)."""
+    """Build the workload images from workloads/Dockerfile (cached), named by content
+    (`localhost/kube-alive/workloads:v1-<digest>` and `:v2-<digest>`, suite.images); returns
+    each reference with its OCI archive (which carries that name only)."""
     results: list[tuple[str, Path]] = []
     for version in WORKLOAD_VERSIONS:
-        ref = f"{config.WORKLOAD_IMAGE_REPO}:{version}"
+        ref = workload_images.image_ref(version)
         archive = workload_archive(paths, version)
         if not archive.exists():
             base = build_base_image(paths, log)
@@ -496,6 +501,8 @@ def build_workload_images(paths: config.Paths, log: Log) -> list[tuple[str, Path
                 old.unlink()
             _buildah(*_bud_args(ref, version, base), timeout=1800)
             _check_version(ref, version)
+            # The plain tag, for the demo's manifests (`kubectl apply -k manifests/`).
+            _buildah("tag", ref, workload_images.alias_ref(version))
             _export(ref, archive)
             log(f"{ref}: {image_size_bytes(archive) / 1e6:.1f} MB")
         results.append((ref, archive))

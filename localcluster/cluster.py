@@ -167,6 +167,27 @@ def import_images(paths: config.Paths, archives: Sequence[Path], log: Log) -> No
         log(f"imported {archive.name} into the node's containerd")
 
 
+def tag_images(paths: config.Paths, pairs: Sequence[tuple[str, str]], log: Log) -> None:
+    """Give imported images another name in the node's containerd (source, alias), replacing
+    what that name pointed at before."""
+    for source, alias in pairs:
+        run(
+            [
+                "ctr",
+                f"--address={paths.containerd_sock}",
+                "-n",
+                "k8s.io",
+                "images",
+                "tag",
+                "--force",
+                source,
+                alias,
+            ],
+            timeout=60,
+        )
+        log(f"tagged {source} as {alias} in the node's containerd")
+
+
 def is_healthy(paths: config.Paths) -> bool:
     """True when every component runs and the API server and node answer Ready."""
     specs = components.specs(paths)

@@ -4,8 +4,11 @@
 #
 #   scripts/build-images.sh REGISTRY [--push]
 #
-# produces REGISTRY/kube-alive/workloads:v1 and :v2 (one multi-arch manifest list each) and prints
-# the value to pass to the suite: pytest --cluster=existing --image-registry REGISTRY
+# produces REGISTRY/kube-alive/workloads:v1-DIGEST and :v2-DIGEST (one multi-arch manifest list
+# each), where DIGEST names the workloads' sources (python3 suite/images.py digest: a sha256 over
+# workloads/ and its Dockerfile, as the suite computes it), also tagged :v1 and :v2 for the demo,
+# and prints the value to pass to the suite: pytest --cluster=existing --image-registry REGISTRY.
+# The suite pulls the DIGEST tags only: after editing a workload, build and push again.
 #
 # Without --push the images stay in buildx's build cache (a multi-platform image cannot be loaded
 # into the local docker image store); use it to check that both architectures build.
@@ -74,6 +77,13 @@ if [ -n "$platforms" ]; then
 fi
 
 repo_root="$(cd "$(dirname "$0")/.." && pwd)"
+# The content tags come from the one place that names the images (standard library only; -I so
+# neither the environment nor suite/'s own modules shadow the standard library's).
+python="${PYTHON:-python3}"
+command -v "$python" >/dev/null 2>&1 || {
+  echo "$0: $python is not on PATH; it computes the image tags (set PYTHON=... to another)" >&2
+  exit 1
+}
 secret=()
 if [ -n "${CA_BUNDLE:-}" ]; then
   [ -s "$CA_BUNDLE" ] || { echo "$0: CA_BUNDLE=$CA_BUNDLE is not a readable file" >&2; exit 1; }
@@ -92,16 +102,20 @@ if [ "$push" = true ]; then
   output=(--push)
 fi
 
+pushed=()
 for version in v1 v2; do
-  ref="$registry/kube-alive/workloads:$version"
-  echo "== $ref (${platforms:-the native platform})"
+  tag="$("$python" -I "$repo_root/suite/images.py" tag "$version")"
+  ref="$registry/kube-alive/workloads:$tag"
+  echo "== $ref, also :$version (${platforms:-the native platform})"
   docker buildx build ${platform_args[@]+"${platform_args[@]}"} ${network[@]+"${network[@]}"} \
     -f "$repo_root/workloads/Dockerfile" --build-arg "VERSION=$version" ${base[@]+"${base[@]}"} \
-    ${secret[@]+"${secret[@]}"} ${output[@]+"${output[@]}"} -t "$ref" "$repo_root"
+    ${secret[@]+"${secret[@]}"} ${output[@]+"${output[@]}"} \
+    -t "$ref" -t "$registry/kube-alive/workloads:$version" "$repo_root"
+  pushed+=(":$tag")
 done
 
 if [ "$push" = true ]; then
-  echo "Pushed $registry/kube-alive/workloads:v1 and :v2 for ${platforms:-the native platform}. Run the suite with:"
+  echo "Pushed $registry/kube-alive/workloads${pushed[0]} and ${pushed[1]} (and :v1, :v2) for ${platforms:-the native platform}. Run the suite with:"
 else
   echo "Built (not pushed) for ${platforms:-the native platform}. After pushing (--push), run the suite with:"
 fi

@@ -72,6 +72,7 @@ def bring_up(provider: Provider, state: SessionState, log: Log) -> Cluster:
     loads the images; the others find the cluster ready.
     """
     with file_lock(state.shared_dir / PREPARE_LOCK, "preparing the cluster", log):
+        provider.check_tools()
         provider.prepare()
         access = provider.kubeconfig()
         kube, version = preflight.connect(access.kubeconfig, access.context)
@@ -99,6 +100,10 @@ def bring_up(provider: Provider, state: SessionState, log: Log) -> Cluster:
             nodes=nodes,
             metrics_problem=metrics_problem,
             timing=provider.timing(kube).to_dict(),
+            images={
+                **images.facts(),
+                "refs": [provider.image_ref(ref) for ref in images.workload_refs()],
+            },
         )
         cluster = Cluster(provider, kube, access, facts, state.run_id, state.worker)
         state.write_cluster(cluster.shared_data())

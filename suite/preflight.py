@@ -77,6 +77,9 @@ class ClusterFacts:
     metrics_problem: str | None = None
     #: suite.timing.ClusterTiming.to_dict(): the HPA sync and metrics resolution, and their source.
     timing: JSON | None = None
+    #: The workload images this run used (suite.images.facts(), plus `refs`: each as the nodes
+    #: got it): which build of workloads/ ran, by its content digest.
+    images: JSON | None = None
 
     @property
     def architectures(self) -> list[str]:
@@ -87,10 +90,12 @@ class ClusterFacts:
         """One line for the terminal and the report header."""
         ready = sum(1 for node in self.nodes if node.ready)
         metrics = "metrics API present" if self.metrics_problem is None else self.metrics_problem
+        digest = (self.images or {}).get("digest")
         return (
             f"cluster {self.provider}, context {self.context or '(none)'}, server {self.server}, "
             f"Kubernetes {self.server_version}, {ready}/{len(self.nodes)} nodes Ready "
             f"({', '.join(self.architectures) or 'no nodes'}), {metrics}"
+            + (f", workload images {digest}" if digest else "")
         )
 
     def to_dict(self) -> JSON:
@@ -110,6 +115,7 @@ class ClusterFacts:
             nodes=[NodeFact(**node) for node in data.get("nodes", [])],
             metrics_problem=data.get("metrics_problem"),
             timing=data.get("timing"),
+            images=data.get("images"),
         )
 
 

@@ -380,14 +380,16 @@ def roll(api: kube.Api) -> dict[str, Any]:
     template = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
     containers = template.get("containers") or []
     image = str(containers[0].get("image", "")) if containers else ""
-    tag = kube.image_tag(image)
-    if "@" in image or tag not in NEXT_VERSION:
+    tag = kube.image_tag(image) or ""
+    version = kube.version_of_tag(tag)
+    if "@" in image or version not in NEXT_VERSION:
         raise Conflict(
             description=f"deployment/{ROLL_TARGET} runs {image!r}; the roll moves the tag "
             f"between {' and '.join(NEXT_VERSION)}"
         )
-    to = NEXT_VERSION[tag]
-    new_image = image[: -len(tag)] + to
+    # A content-named tag keeps its digest: v1 and v2 of one build share it (suite/images.py).
+    to = NEXT_VERSION[version]
+    new_image = image[: -len(tag)] + to + tag[len(version) :]
     pointer = "/spec/template/spec/containers/0/image"
     patch = [
         {"op": "test", "path": pointer, "value": image},
@@ -401,7 +403,7 @@ def roll(api: kube.Api) -> dict[str, Any]:
                 description=f"deployment/{ROLL_TARGET} changed meanwhile; try again ({exc})"
             ) from exc
         raise BadGateway(description=f"patching deployment/{ROLL_TARGET}: {exc}") from exc
-    return {"from": tag, "to": to, "image": new_image, "at": kube.now()}
+    return {"from": version, "to": to, "image": new_image, "at": kube.now()}
 
 
 def _connect_from(settings: Settings) -> Callable[[], kube.Api]:

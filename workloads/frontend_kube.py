@@ -388,6 +388,16 @@ def image_tag(image: str) -> str | None:
     return last.rsplit(":", 1)[1] if ":" in last else None
 
 
+#: A content-named tag (`v1-<12 hex>`, how the suite names its images: suite/images.py).
+_CONTENT_TAG = re.compile(r"^(?P<version>.+)-[0-9a-f]{12}$")
+
+
+def version_of_tag(tag: str) -> str:
+    """The version a tag names: `v2-3f2a9c0d41b7` (named by content) -> `v2`; others as they are."""
+    match = _CONTENT_TAG.match(tag)
+    return match["version"] if match else tag
+
+
 def parse_time(value: Any) -> float | None:
     """An API timestamp (RFC 3339) as epoch seconds."""
     if not isinstance(value, str) or not value:
@@ -446,7 +456,8 @@ def summarize_pod(pod: Mapping[str, Any]) -> JSON:
     conditions = status.get("conditions") or []
     images = [str(c.get("image", "")) for c in spec.get("containers") or []]
     # The image tag is what runs; a version label can go stale after `set image`.
-    version = (image_tag(images[0]) if images else None) or labels.get(VERSION_LABEL)
+    tag = image_tag(images[0]) if images else None
+    version = (version_of_tag(tag) if tag else None) or labels.get(VERSION_LABEL)
     containers = []
     for entry in status.get("containerStatuses") or []:
         last = describe_state(entry.get("lastState"))

@@ -219,3 +219,25 @@ def test_a_base_without_certificates_is_an_error(tmp_path):
     (root / "etc").mkdir()
     with pytest.raises(ClusterError, match="no certificates"):
         build._configure(root)
+
+
+def test_load_images_imports_the_content_named_images_and_points_the_plain_tags_at_them(
+    monkeypatch, tmp_path
+):
+    from localcluster import api, cluster
+    from suite import images
+
+    built = [(images.image_ref(v), tmp_path / f"{v}.tar") for v in ("v1", "v2")]
+    calls = []
+    monkeypatch.setattr(api, "_paths", lambda: config.Paths(tmp_path, tmp_path))
+    monkeypatch.setattr(build, "build_workload_images", lambda _paths, _log: built)
+    monkeypatch.setattr(cluster, "import_images", lambda _p, archives, _l: calls.append(archives))
+    monkeypatch.setattr(cluster, "tag_images", lambda _p, pairs, _l: calls.append(pairs))
+    # A plain version on the command line means this checkout's content tag.
+    api.load_images(["localhost/kube-alive/workloads:v2"], lambda _m: None)
+    assert calls == [
+        [tmp_path / "v2.tar"],
+        [(images.image_ref("v2"), "localhost/kube-alive/workloads:v2")],
+    ]
+    with pytest.raises(ClusterError, match="no local build for"):
+        api.load_images(["localhost/kube-alive/workloads:v2-0123456789ab"], lambda _m: None)

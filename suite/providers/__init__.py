@@ -7,7 +7,7 @@ import importlib
 import pkgutil
 from functools import cache
 
-from suite.providers.base import Access, Log, Provider, ProviderError, ProviderOptions
+from suite.providers.base import Access, Log, Provider, ProviderError, ProviderOptions, Tool
 
 __all__ = [
     "Access",
@@ -15,6 +15,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "ProviderOptions",
+    "Tool",
     "create",
     "provider_classes",
 ]

@@ -8,6 +8,7 @@ the resource metrics API. It never runs scenarios and never creates test namespa
 from __future__ import annotations
 
 import abc
+import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,29 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 class ProviderError(Exception):
     """The provider could not do its part; the message says what and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """An external program a provider runs, and how to get it."""
+
+    name: str
+    how: str
+
+
+def missing_tools_problem(
+    cluster: str, tools: Sequence[Tool], which: Callable[[str], str | None] | None = None
+) -> str | None:
+    """None when every tool is on PATH (`which`, default shutil.which), else one line naming
+    each missing one and how to get it."""
+    find = which or shutil.which
+    missing = [tool for tool in tools if find(tool.name) is None]
+    if not missing:
+        return None
+    names = [tool.name for tool in missing]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    hows = "; ".join(f"{tool.name}: {tool.how}" for tool in missing)
+    return f"--cluster={cluster} needs {listed} on PATH: {hows}"
 
 
 @dataclass(frozen=True)
@@ -59,6 +83,10 @@ class Provider(abc.ABC):
     #: True when the provider deletes a cluster it created at the end of the run, which
     #: `--keep-cluster` prevents (the option goes with such providers only).
     deletes_its_cluster: ClassVar[bool] = False
+    #: Every external program the provider runs itself, checked before it does anything
+    #: (check_tools), so a missing one is one line that says how to get it, not a failure
+    #: half-way (kind without kubectl would take a kept cluster for a broken one).
+    tools: ClassVar[tuple[Tool, ...]] = ()
 
     def __init__(self, options: ProviderOptions, log: Log) -> None:
         self.options = options
@@ -71,6 +99,12 @@ class Provider(abc.ABC):
         """Option combinations this provider cannot honour (checked before any cluster work)."""
         return []
 
+    def check_tools(self) -> None:
+        """Raise ProviderError, in one line with the fix, when a tool of `tools` is missing."""
+        problem = missing_tools_problem(self.name, self.tools)
+        if problem:
+            raise ProviderError(problem)
+
     @abc.abstractmethod
     def prepare(self) -> None:
         """Make sure the cluster exists and runs (may start or create one)."""
@@ -80,8 +114,9 @@ class Provider(abc.ABC):
         """Where the kubeconfig is and which context to use."""
 
     def image_ref(self, ref: str) -> str:
-        """The reference the cluster's nodes should use for a workload image."""
-        return ref
+        """The reference the cluster's nodes should use for a workload image: a plain version
+        (`...workloads:v1`, as the manifests name it) pinned to its content tag."""
+        return images.pin(ref)
 
     @abc.abstractmethod
     def make_images_available(self, refs: Sequence[str]) -> None:

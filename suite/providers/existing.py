@@ -53,8 +53,9 @@ class ExistingProvider(Provider):
         return Access(self.options.kubeconfig, self.options.context)
 
     def image_ref(self, ref: str) -> str:
-        """`localhost/kube-alive/workloads:TAG` -> `<registry>/kube-alive/workloads:TAG`."""
-        return images.rewrite(ref, self.options.image_registry)
+        """`localhost/kube-alive/workloads:v1` -> `<registry>/kube-alive/workloads:v1-<digest>`
+        (the content tag scripts/build-images.sh pushes)."""
+        return images.rewrite(images.pin(ref), self.options.image_registry)
 
     def make_images_available(self, refs: Sequence[str]) -> None:
         """Nothing to copy: the nodes pull from the registry (a missing image fails fast, naming
@@ -113,14 +114,18 @@ class ExistingProvider(Provider):
     def image_hint(self) -> str:
         """What to do when a node cannot pull a workload image."""
         if self.options.image_registry:
+            tags = ", ".join(images.content_tag(tag) for tag in images.TAGS)
             return (
                 f"push the workload images to {self.options.image_registry}/kube-alive/workloads "
-                "(tags v1, v2, for every node architecture) or fix --image-registry"
+                f"(tags {tags}, for every node architecture: scripts/build-images.sh "
+                f"{self.options.image_registry} --push, again after any change to workloads/) "
+                "or fix --image-registry"
             )
         return (
-            "on an existing cluster the nodes pull the images themselves: push "
-            "kube-alive/workloads:v1 and :v2 to a registry they reach and pass "
-            "--image-registry=<host[:port]>"
+            "on an existing cluster the nodes pull the images themselves: push them with "
+            "scripts/build-images.sh REGISTRY --push (tags "
+            + ", ".join(images.content_tag(tag) for tag in images.TAGS)
+            + ") to a registry they reach and pass --image-registry=<host[:port]>"
         )
 
     def ensure_metrics_api(self, kube: Kube) -> str | None:

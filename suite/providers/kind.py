@@ -1,9 +1,11 @@
 """`--cluster=kind`: a kind cluster named `kube-alive` (1 control plane + 2 workers).
 
-The kind CLI, its version and the Docker engine are checked first, each failing in one line that
-says what to fix. The cluster is created from the node image (`--kind-node-image`, else
-$KUBE_ALIVE_KIND_NODE_IMAGE, else kind's release image) when it does not exist, and deleted again
-by this run's teardown unless `--keep-cluster`, also when the run is interrupted during create. An
+The programs it runs (kind, docker, kubectl), kind's version and the Docker engine are checked
+first, each failing in one line that says what to fix; a kind newer than the tested release gets a
+one-line warning. The cluster is created from the node image (`--kind-node-image`, else
+$KUBE_ALIVE_KIND_NODE_IMAGE, else kind's release image, by digest) when it does not exist, and
+deleted again by this run's teardown unless `--keep-cluster`, also when the run is interrupted
+during create. An
 existing cluster is reused when its nodes are Ready, and replaced (with a message) when not: a
 crashed run's remains. Images are built with docker from workloads/Dockerfile when docker does not
 have them, and copied to the nodes with `kind load docker-image`. kind clusters come without
@@ -34,19 +36,28 @@ from suite.providers.base import (
     Provider,
     ProviderError,
     ProviderOptions,
+    Tool,
     run_command,
 )
 from suite.waiting import WaitFailed, wait_apiservice_available
 
 CLUSTER_NAME = "kube-alive"
 #: The kind release NODE_IMAGE is built for (node images belong to one release); also pinned in
-#: scripts/go-tool.sh. Newer releases are accepted, older ones are not.
+#: scripts/go-tool.sh. The tested range is KIND_VERSION up to, not including, KIND_UNTESTED: an
+#: older kind is refused, a newer one runs with a one-line warning.
 KIND_VERSION = "v0.30.0"
+KIND_UNTESTED = "v0.31.0"
 KIND_INSTALL = f"go install sigs.k8s.io/kind@{KIND_VERSION} (or scripts/go-tool.sh kind)"
 CONTEXT = f"kind-{CLUSTER_NAME}"
 WORKERS = 2
-#: The node image pins the Kubernetes version (kind's image for 1.34).
-NODE_IMAGE = "kindest/node:v1.34.0"
+#: kind v0.30.0's default node image (Kubernetes 1.34.0), pinned by digest as its release notes
+#: ask ("You must use the @sha256 digest to guarantee an image built for this release"); the same
+#: string is `defaults.Image` in the sigs.k8s.io/kind v0.30.0 module
+#: (pkg/apis/config/defaults/image.go), which suite/tests/test_providers.py compares when the
+#: module is in the Go module cache.
+NODE_IMAGE_TAG = "kindest/node:v1.34.0"
+NODE_IMAGE_DIGEST = "sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a"
+NODE_IMAGE = f"{NODE_IMAGE_TAG}@{NODE_IMAGE_DIGEST}"
 NODE_IMAGE_ENV = "KUBE_ALIVE_KIND_NODE_IMAGE"
 #: Off the local cluster's 10.244.0.0/16 and 10.96.0.0/16 (see the module docstring).
 POD_SUBNET = "10.245.0.0/16"
@@ -61,6 +72,17 @@ NODE_METRICS_MANIFEST = "/kind/manifests/kube-alive-metrics-server.yaml"
 DOCKER_INSTALL = (
     "install Docker and start it, or on a machine without one run "
     '`eval "$(python -m localcluster engine up)"` (a private engine, see README)'
+)
+KUBECTL_INSTALL = (
+    "install kubectl within one minor version of Kubernetes 1.34 "
+    "(https://kubernetes.io/docs/tasks/tools/; Debian/Ubuntu: the Kubernetes apt repository)"
+)
+#: What the provider runs: kind; docker (builds, node commands); kubectl (node readiness, which
+#: decides whether a cluster is reused or replaced, and metrics-server).
+TOOLS = (
+    Tool("kind", f"{KIND_VERSION} tested: {KIND_INSTALL}"),
+    Tool("docker", DOCKER_INSTALL),
+    Tool("kubectl", KUBECTL_INSTALL),
 )
 METRICS_SERVER_VERSION = "v0.8.0"
 METRICS_SERVER_MANIFEST = (
@@ -132,21 +154,39 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     return int(match[1]), int(match[2]), int(match[3])
 
 
+def _version(text: str) -> tuple[int, int, int]:
+    found = parse_version(text)
+    assert found is not None, text
+    return found
+
+
 def version_problem(output: str) -> str | None:
     """None when `kind version` printed KIND_VERSION or newer, else the line that says what
     was found and how to install the right one."""
     found = parse_version(output)
     if found is None:
         return f"`kind version` printed {output.strip()!r}, no version: {KIND_INSTALL}"
-    wanted = parse_version(KIND_VERSION)
-    assert wanted is not None
-    if found < wanted:
+    if found < _version(KIND_VERSION):
         shown = "v" + ".".join(map(str, found))
         return (
-            f"kind {shown} is older than {KIND_VERSION}, the release {NODE_IMAGE} is built for: "
-            f"{KIND_INSTALL}"
+            f"kind {shown} is older than {KIND_VERSION}, the release {NODE_IMAGE_TAG} is built "
+            f"for: {KIND_INSTALL}"
         )
     return None
+
+
+def version_warning(output: str) -> str | None:
+    """None when `kind version` printed a release in the tested range (KIND_VERSION up to
+    KIND_UNTESTED), else, for a newer one, the one-line warning (the run goes on)."""
+    found = parse_version(output)
+    if found is None or found < _version(KIND_UNTESTED):
+        return None
+    shown = "v" + ".".join(map(str, found))
+    return (
+        f"WARNING: kind {shown} is newer than the tested {KIND_VERSION} (up to "
+        f"{KIND_UNTESTED}, not included), whose node image {NODE_IMAGE_TAG} the suite pins: it "
+        f"may work; for a tested run: {KIND_INSTALL}"
+    )
 
 
 def get_clusters_command() -> list[str]:
@@ -192,16 +232,20 @@ def docker_inspect_command(ref: str) -> list[str]:
 
 
 def docker_build_command(ref: str, repo_root: Path) -> list[str]:
-    """Build one workload image version from the repository root (see workloads/Dockerfile)."""
+    """Build one workload image version from the repository root (see workloads/Dockerfile),
+    tagged with its content tag and, for the demo, its plain version tag."""
+    version = images.version_of(images.tag_of(ref))
     return [
         "docker",
         "build",
         "-f",
         str(repo_root / "workloads" / "Dockerfile"),
         "--build-arg",
-        f"VERSION={images.tag_of(ref)}",
+        f"VERSION={version}",
         "-t",
         ref,
+        "-t",
+        images.with_tag(ref, version),
         str(repo_root),
     ]
 
@@ -245,16 +289,20 @@ class KindProvider(Provider):
     name = "kind"
     help = (
         f"a kind cluster named {CLUSTER_NAME!r} (1 control plane + {WORKERS} workers, "
-        f"--kind-node-image or {NODE_IMAGE}, kind CLI {KIND_VERSION} or newer), reused if it "
+        f"--kind-node-image or {NODE_IMAGE_TAG} by digest, kind CLI {KIND_VERSION}; kubectl "
+        "and docker), reused if it "
         "exists and is healthy, else created and deleted after the run (kept with "
         "--keep-cluster); images are built with docker and copied in with `kind load`; "
         "metrics-server is installed if missing"
     )
     deletes_its_cluster = True
+    tools = TOOLS
 
     def __init__(self, options: ProviderOptions, log: Log) -> None:
         super().__init__(options, log)
         self.node_image = node_image_choice(options.kind_node_image)
+        #: Set by check_cli when the kind CLI is newer than the tested range.
+        self.version_warning: str | None = None
         # Made when first needed (prepare), removed by teardown: constructing a provider (as
         # unit tests and `--help` do) leaves nothing behind.
         self._workdir: Path | None = None
@@ -285,17 +333,16 @@ class KindProvider(Provider):
         return run_command(args, timeout_s=timeout_s, log=self.log, input_text=input_text).stdout
 
     def check_cli(self) -> None:
-        """The kind CLI is on PATH and KIND_VERSION or newer; else one line with the fix."""
-        if shutil.which("kind") is None:
-            raise ProviderError(
-                f"--cluster=kind needs the kind CLI ({KIND_VERSION} or newer) on PATH, and "
-                f"docker: {KIND_INSTALL}"
-            )
+        """The kind CLI is KIND_VERSION or newer, else one line with the fix; newer than the
+        tested range, one line of warning (logged, and in describe())."""
         output = self._run(version_command(), 60)
         problem = version_problem(output)
         if problem:
             raise ProviderError(problem)
         self.log(f"kind: {output.strip()}")
+        self.version_warning = version_warning(output)
+        if self.version_warning:
+            self.log(self.version_warning)
 
     def check_docker(self) -> None:
         """docker is on PATH and its engine answers; else one line with the fix."""
@@ -312,8 +359,9 @@ class KindProvider(Provider):
             raise ProviderError(problem)
 
     def prepare(self) -> None:
-        """Check kind and docker, then reuse the healthy `kube-alive` kind cluster, or create
-        it (replacing an unhealthy one)."""
+        """Check the tools (kind, docker, kubectl), kind's version and the Docker engine, then
+        reuse the healthy `kube-alive` kind cluster, or create it (replacing an unhealthy one)."""
+        self.check_tools()
         self.check_cli()
         self.check_docker()
         self._work()
@@ -373,12 +421,13 @@ class KindProvider(Provider):
         return Access(self._kubeconfig, CONTEXT)
 
     def make_images_available(self, refs: Sequence[str]) -> None:
-        """Build missing images with docker, then `kind load` each one."""
+        """Build missing images with docker, then `kind load` each one. The tags carry the
+        workloads' content digest (suite.images), so an edited workload is a missing image."""
         for ref in refs:
             try:
                 run_command(docker_inspect_command(ref), timeout_s=60)
             except ProviderError:
-                self.log(f"kind: building {ref}")
+                self.log(f"kind: building {ref} (docker has no image of these workload sources)")
                 self._run(docker_build_command(ref, self.options.repo_root), BUILD_TIMEOUT_S)
             self._run(load_command(ref), LOAD_TIMEOUT_S)
 
@@ -440,7 +489,8 @@ class KindProvider(Provider):
             how = "created by this run, kept (--keep-cluster)"
         else:
             how = "created by this run, deleted at the end"
-        return f"kind (cluster {CLUSTER_NAME}, node image {self.node_image}, {how})"
+        warning = f"; {self.version_warning}" if self.version_warning else ""
+        return f"kind (cluster {CLUSTER_NAME}, node image {self.node_image}, {how}{warning})"
 
 
 PROVIDER = KindProvider

@@ -10,7 +10,7 @@ from typing import Protocol, cast
 from suite import timing
 from suite.kube import Kube
 from suite.preflight import host_architecture
-from suite.providers.base import Access, Log, Provider, ProviderError, ProviderOptions
+from suite.providers.base import Access, Log, Provider, ProviderError, ProviderOptions, Tool
 
 
 class LocalClusterAPI(Protocol):
@@ -55,6 +55,11 @@ class LocalProvider(Provider):
         "the single-node cluster of this repository (pinned upstream components run as host "
         "processes, see localcluster/); started if it is not running and left running; images "
         "are built from workloads/Dockerfile and imported into its containerd"
+    )
+    #: What loading the images runs on a cluster that is already up (`up` checks the rest).
+    tools = (
+        Tool("buildah", "apt-get install -y buildah (or sudo bash localcluster/setup.sh)"),
+        Tool("ctr", "apt-get install -y containerd (or sudo bash localcluster/setup.sh)"),
     )
 
     def __init__(self, options: ProviderOptions, log: Log) -> None:

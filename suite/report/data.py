@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from suite import images
 from suite.podcount import Change, Reading, replay
 
 Record = Mapping[str, Any]
@@ -122,9 +123,10 @@ def app_of(owner: str, name: str) -> str:
 
 
 def tag_of(image: str) -> str:
-    """The tag of an image reference (`...:v2` -> `v2`)."""
+    """The version an image reference names (`...:v2` -> `v2`, and `...:v2-<digest>` too: the
+    digest is the same for every pod of a run, and the page shows it once, with the cluster)."""
     last = image.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else ""
+    return images.version_of(last.rsplit(":", 1)[1]) if ":" in last else ""
 
 
 @dataclass

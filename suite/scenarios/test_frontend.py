@@ -508,7 +508,7 @@ def test_the_live_page_rolls_incver_to_the_next_version_without_a_failed_request
         all_v2_on_page_after_s=round(seen_after, 1),
         traffic={k: traffic[k] for k in ("sent", "ok", "failed", "byVersion", "lastError")},
     )
-    assert image.endswith(":v2"), f"deployment/incver runs {image} after the roll"
+    assert image == cluster.image("v2"), f"deployment/incver runs {image} after the roll"
     assert traffic["failed"] == 0, (
         f"{traffic['failed']} of {traffic['sent']} requests through Service incver failed during "
         f"the roll (last error: {traffic['lastError']})"

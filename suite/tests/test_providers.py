@@ -11,7 +11,7 @@ import yaml
 
 from suite import images, providers
 from suite.providers import ProviderOptions, existing, kind, local
-from suite.providers.base import ProviderError, run_command
+from suite.providers.base import ProviderError, missing_tools_problem, run_command
 from suite.providers.existing import ExistingProvider
 from suite.tests.fakes import Collection, FakeKube, FakeStream, event
 
@@ -36,11 +36,17 @@ def test_unknown_provider():
 
 def test_existing_rewrites_images_for_the_registry():
     provider = ExistingProvider(ProviderOptions(image_registry="pi-registry:5000"), lambda m: None)
+    # The manifests' plain version is pinned to the content tag scripts/build-images.sh pushes.
+    tag = images.content_tag("v2")
     assert (
         provider.image_ref("localhost/kube-alive/workloads:v2")
-        == "pi-registry:5000/kube-alive/workloads:v2"
+        == f"pi-registry:5000/kube-alive/workloads:{tag}"
+    )
+    assert (
+        provider.image_ref(images.image_ref("v2")) == f"pi-registry:5000/kube-alive/workloads:{tag}"
     )
     assert "pi-registry:5000" in provider.image_hint
+    assert tag in provider.image_hint
     assert "--image-registry" in ExistingProvider(ProviderOptions(), lambda m: None).image_hint
     assert ExistingProvider.usage_errors(ProviderOptions(image_registry="https://x")) != []
 
@@ -197,7 +203,9 @@ def test_kind_command_lines(tmp_path):
         "kube-alive",
     ]
     assert kind.delete_command() == ["kind", "delete", "cluster", "--name", "kube-alive"]
-    build = kind.docker_build_command("localhost/kube-alive/workloads:v2", Path("/repo"))
+    build = kind.docker_build_command(
+        "localhost/kube-alive/workloads:v2-0123456789ab", Path("/repo")
+    )
     assert build == [
         "docker",
         "build",
@@ -205,6 +213,8 @@ def test_kind_command_lines(tmp_path):
         "/repo/workloads/Dockerfile",
         "--build-arg",
         "VERSION=v2",
+        "-t",
+        "localhost/kube-alive/workloads:v2-0123456789ab",
         "-t",
         "localhost/kube-alive/workloads:v2",
         "/repo",
@@ -261,14 +271,85 @@ def test_kind_creates_a_missing_cluster_and_loads_images(monkeypatch):
     assert commands == [kind.delete_command()]
 
 
-def test_kind_without_the_cli_says_so(monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no kind anywhere
+def test_kind_without_its_tools_says_so_in_one_line_before_anything_else(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no kind, docker or kubectl
     with pytest.raises(ProviderError) as error:
         kind.KindProvider(ProviderOptions(), lambda m: None).prepare()
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("--cluster=kind needs kind, docker and kubectl on PATH: kind: ")
+    assert "go install sigs.k8s.io/kind@v0.30.0 (or scripts/go-tool.sh kind)" in message
+    assert "docker: install Docker" in message
+    assert "kubectl: install kubectl" in message
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [
+        ({"kind", "docker", "kubectl"}, None),
+        (
+            {"kind", "docker"},
+            "--cluster=kind needs kubectl on PATH: kubectl: " + kind.KUBECTL_INSTALL,
+        ),
+        (
+            {"docker", "kubectl"},
+            "--cluster=kind needs kind on PATH: kind: v0.30.0 tested: " + kind.KIND_INSTALL,
+        ),
+        (
+            {"kind"},
+            "--cluster=kind needs docker and kubectl on PATH: docker: "
+            + kind.DOCKER_INSTALL
+            + "; kubectl: "
+            + kind.KUBECTL_INSTALL,
+        ),
+    ],
+)
+def test_each_missing_tool_is_named_with_how_to_get_it(present, expected):
+    def which(name):
+        return f"/usr/bin/{name}" if name in present else None
+
+    assert missing_tools_problem("kind", kind.TOOLS, which) == expected
+
+
+def test_local_checks_the_tools_it_runs_on_a_running_cluster(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ProviderError) as error:
+        local.LocalProvider(ProviderOptions(), lambda m: None).check_tools()
     assert str(error.value) == (
-        "--cluster=kind needs the kind CLI (v0.30.0 or newer) on PATH, and docker: "
-        "go install sigs.k8s.io/kind@v0.30.0 (or scripts/go-tool.sh kind)"
+        "--cluster=local needs buildah and ctr on PATH: "
+        "buildah: apt-get install -y buildah (or sudo bash localcluster/setup.sh); "
+        "ctr: apt-get install -y containerd (or sudo bash localcluster/setup.sh)"
     )
+    # The existing provider runs no program of its own.
+    existing.ExistingProvider(ProviderOptions(), lambda m: None).check_tools()
+
+
+def test_the_node_image_is_pinned_by_digest():
+    assert f"{kind.NODE_IMAGE_TAG}@{kind.NODE_IMAGE_DIGEST}" == kind.NODE_IMAGE
+    assert re.fullmatch(r"kindest/node:v\d+\.\d+\.\d+@sha256:[0-9a-f]{64}", kind.NODE_IMAGE)
+    config = yaml.safe_load(kind.kind_config())
+    assert {node["image"] for node in config["nodes"]} == {kind.NODE_IMAGE}
+
+
+def _go_module_cache():
+    if os.environ.get("GOMODCACHE"):
+        return Path(os.environ["GOMODCACHE"])
+    gopath = os.environ.get("GOPATH", "").split(os.pathsep)[0] or str(Path.home() / "go")
+    return Path(gopath) / "pkg" / "mod"
+
+
+def test_the_node_image_is_the_default_of_the_pinned_kind_release():
+    """kind's own default node image, read from its Go module (when the module cache has it:
+    scripts/go-tool.sh kind or the kind node image build fetch it)."""
+    source = (
+        _go_module_cache()
+        / f"sigs.k8s.io/kind@{kind.KIND_VERSION}/pkg/apis/config/defaults/image.go"
+    )
+    if not source.is_file():
+        pytest.skip(f"kind {kind.KIND_VERSION} is not in the Go module cache ({source})")
+    default = re.search(r'const Image = "([^"]+)"', source.read_text())
+    assert default, f"{source}: no `const Image`"
+    assert default[1] == kind.NODE_IMAGE
 
 
 FAKE_KIND = """#!{python}
@@ -354,14 +435,58 @@ def fake_kind(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "printed", ["kind v0.30.0 go1.24.6 linux/amd64", "kind v0.31.0-alpha.3+0123abcd go1.25.1"]
+    "printed", ["kind v0.30.0 go1.24.6 linux/amd64", "kind v0.30.2 go1.25.1 linux/arm64"]
 )
-def test_kind_accepts_the_pinned_version_or_newer(fake_kind, printed):
+def test_kind_accepts_the_tested_release_without_a_warning(fake_kind, printed):
     fake_kind.version(printed)
     log = []
-    kind.KindProvider(ProviderOptions(), log.append).check_cli()
+    provider = kind.KindProvider(ProviderOptions(), log.append)
+    provider.check_cli()
     assert fake_kind.calls() == [["version"]]
-    assert f"kind: {printed}" in log
+    assert [line for line in log if not line.startswith("$ ")] == [f"kind: {printed}"]
+    assert provider.version_warning is None
+    assert "WARNING" not in provider.describe()
+
+
+@pytest.mark.parametrize(
+    ("printed", "shown"),
+    [
+        ("kind v0.31.0-alpha.3+0123abcd go1.25.1", "v0.31.0"),
+        ("kind v0.33.0 go1.26.0 linux/amd64", "v0.33.0"),
+        ("kind v1.0.0 go1.27.0 linux/amd64", "v1.0.0"),
+    ],
+)
+def test_a_kind_newer_than_the_tested_release_runs_with_a_one_line_warning(
+    fake_kind, printed, shown
+):
+    fake_kind.version(printed)
+    log = []
+    provider = kind.KindProvider(ProviderOptions(), log.append)
+    provider.check_cli()
+    warning = (
+        f"WARNING: kind {shown} is newer than the tested v0.30.0 (up to v0.31.0, not included), "
+        "whose node image kindest/node:v1.34.0 the suite pins: it may work; for a tested run: "
+        "go install sigs.k8s.io/kind@v0.30.0 (or scripts/go-tool.sh kind)"
+    )
+    assert [line for line in log if not line.startswith("$ ")] == [f"kind: {printed}", warning]
+    assert provider.version_warning == warning
+    assert provider.describe().endswith(f"; {warning})")
+
+
+@pytest.mark.parametrize(
+    ("printed", "problem", "warning"),
+    [
+        ("kind v0.29.9", True, False),
+        ("kind v0.30.0", False, False),
+        ("kind v0.30.99", False, False),
+        ("kind v0.31.0", False, True),
+        ("kind v0.31.0-rc.1", False, True),
+        ("kind (devel)", True, False),
+    ],
+)
+def test_the_tested_range_is_the_pinned_minor_release(printed, problem, warning):
+    assert (kind.version_problem(printed) is not None) is problem
+    assert (kind.version_warning(printed) is not None) is warning
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,18 @@ def failing_html():
     return _render(runs.full_run(failing_rollout=True, skip_autoscaling=True))
 
 
+def test_the_page_names_the_workload_images_by_their_content_digest(html):
+    assert "Workload images" in html
+    assert "<code>0123456789ab</code>" in html
+    assert "localhost/kube-alive/workloads:v2-0123456789ab" in html
+
+
+def test_a_lane_shows_the_version_not_the_digest():
+    assert data.tag_of("localhost/kube-alive/workloads:v2-0123456789ab") == "v2"
+    assert data.tag_of("registry:5000/kube-alive/workloads:v1") == "v1"
+    assert data.tag_of("workloads") == ""
+
+
 class _Structure(HTMLParser):
     """Checks nesting and collects elements with their attributes."""
 

@@ -314,6 +314,9 @@ def test_a_pod_summary_has_what_a_row_shows() -> None:
     }
     assert summary["created"] == 1735689600.0
     assert summary["deleting"] is False
+    # The suite's images are named by content: the page still shows the version.
+    obj["spec"]["containers"][0]["image"] = "localhost/kube-alive/workloads:v2-0123456789ab"
+    assert kube.summarize_pod(obj)["version"] == "v2"
 
 
 def test_the_hpa_summary_has_replicas_and_cpu() -> None:
@@ -526,3 +529,11 @@ def test_a_missing_or_strange_namespace_file_is_refused(
         (tmp_path / "namespace").write_text(content)
     with pytest.raises(kube.ApiError, match=problem):
         kube.read_namespace(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("tag", "version"),
+    [("v1", "v1"), ("v2-0123456789ab", "v2"), ("v1-arm64", "v1-arm64"), ("latest", "latest")],
+)
+def test_a_content_named_tag_shows_its_version(tag: str, version: str) -> None:
+    assert kube.version_of_tag(tag) == version

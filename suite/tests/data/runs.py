@@ -912,6 +912,15 @@ CLUSTER = {
         server_version="v1.34.2",
         nodes=[NodeFact(NODE, True, "amd64", "Debian GNU/Linux 12 (bookworm)", "v1.34.2")],
         metrics_problem=None,
+        images={
+            "repository": "localhost/kube-alive/workloads",
+            "digest": "0123456789ab",
+            "tags": ["v1-0123456789ab", "v2-0123456789ab"],
+            "refs": [
+                "localhost/kube-alive/workloads:v1-0123456789ab",
+                "localhost/kube-alive/workloads:v2-0123456789ab",
+            ],
+        },
     ).to_dict(),
 }
 
