@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from suite import manifests, namespaces, naming, providers, waiting
+from suite import manifests, namespaces, naming, providers, waits
 from suite.cluster import Cluster, bring_up
 from suite.context import CONTEXT_KEY, TestContext
 from suite.kube import (
@@ -110,9 +110,7 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     )
     request.node.stash[CONTEXT_KEY] = TestContext(cluster.kube, name)
     try:
-        waiting.wait_default_service_account(
-            cluster.kube, name, timeout_s=DEFAULT_SERVICE_ACCOUNT_S
-        )
+        waits.wait_default_service_account(cluster.kube, name, timeout_s=DEFAULT_SERVICE_ACCOUNT_S)
         yield name
     finally:
         if state.settings.keep_namespaces:
@@ -182,7 +180,7 @@ class Workloads:
 
     def wait_ready(self, name: str, *, timeout_s: float = READY_S) -> JSON:
         """Wait until deployment/`name` is rolled out and every replica is Ready."""
-        deployment = waiting.wait_deployment_ready(
+        deployment = waits.wait_deployment_ready(
             self.cluster.kube,
             self.namespace,
             name,

@@ -23,7 +23,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from suite.kube import (
@@ -37,16 +37,21 @@ from suite.kube import (
     Kube,
     ListWatcher,
     Resource,
-    container_statuses,
-    is_pod_ready,
-    is_terminating,
-    labels_of,
     latency_note,
     latency_now,
     matches,
     name_of,
 )
 from suite.podcount import Change, Moment, Reading, replay
+from suite.samples import (
+    PodView,
+    deployment_sample,
+    endpointslice_sample,
+    event_sample,
+    hpa_sample,
+    pod_view,
+    replicaset_sample,
+)
 from suite.waiting import Done, Pending, Verdict, WaitFailed, wait_condition
 
 WATCHED: dict[str, Resource] = {
@@ -57,227 +62,6 @@ WATCHED: dict[str, Resource] = {
     "HorizontalPodAutoscaler": HPAS,
     "EndpointSlice": ENDPOINTSLICES,
 }
-
-
-@dataclass(frozen=True)
-class ContainerView:
-    """What matters about one container at one moment."""
-
-    name: str
-    state: str  # waiting | running | terminated | unknown
-    reason: str = ""
-    exit_code: int | None = None
-    ready: bool = False
-    restart_count: int = 0
-    last_reason: str = ""
-    last_exit_code: int | None = None
-    image: str = ""
-
-
-@dataclass(frozen=True)
-class PodView:
-    """What matters about one pod at one moment (compared to decide whether it changed)."""
-
-    name: str
-    phase: str
-    ready: bool
-    terminating: bool
-    labels: tuple[tuple[str, str], ...] = ()
-    node: str = ""
-    ip: str = ""
-    owner: str = ""
-    containers: tuple[ContainerView, ...] = ()
-
-    @property
-    def status(self) -> str:
-        """One word for the timeline: Terminating, Ready, or the phase (Pending, Running, ...)."""
-        if self.terminating:
-            return "Terminating"
-        if self.ready:
-            return "Ready"
-        return self.phase or "Unknown"
-
-    @property
-    def restarts(self) -> int:
-        """Sum of the containers' restartCount."""
-        return sum(container.restart_count for container in self.containers)
-
-    @property
-    def image(self) -> str:
-        """The first container's image."""
-        return self.containers[0].image if self.containers else ""
-
-    def label_map(self) -> dict[str, str]:
-        """Labels as a dict."""
-        return dict(self.labels)
-
-    def to_dict(self) -> JSON:
-        """JSON-serialisable form (labels left out: they do not change and are long)."""
-        data = asdict(self)
-        data.pop("labels")
-        data["status"] = self.status
-        data["restarts"] = self.restarts
-        return data
-
-
-def _container_view(status: Mapping[str, Any], images: Mapping[str, str]) -> ContainerView:
-    state = status.get("state") or {}
-    last = (status.get("lastState") or {}).get("terminated") or {}
-    name = str(status.get("name", ""))
-    kind, detail = "unknown", {}
-    for candidate in ("running", "waiting", "terminated"):
-        if candidate in state and state[candidate] is not None:
-            kind, detail = candidate, state[candidate]
-            break
-    exit_code = detail.get("exitCode") if kind == "terminated" else None
-    return ContainerView(
-        name=name,
-        state=kind,
-        reason=str(detail.get("reason") or ""),
-        exit_code=int(exit_code) if exit_code is not None else None,
-        ready=bool(status.get("ready")),
-        restart_count=int(status.get("restartCount") or 0),
-        last_reason=str(last.get("reason") or ""),
-        last_exit_code=int(last["exitCode"]) if last.get("exitCode") is not None else None,
-        image=images.get(name) or str(status.get("image") or ""),
-    )
-
-
-def pod_view(pod: Mapping[str, Any]) -> PodView:
-    """Derive the recorded view of a pod from its API object."""
-    spec = pod.get("spec") or {}
-    status = pod.get("status") or {}
-    images = {str(c.get("name")): str(c.get("image", "")) for c in spec.get("containers") or []}
-    statuses = {str(s.get("name")): s for s in container_statuses(pod)}
-    containers = []
-    for container in spec.get("containers") or []:
-        name = str(container.get("name"))
-        if name in statuses:
-            containers.append(_container_view(statuses[name], images))
-        else:
-            containers.append(ContainerView(name=name, state="unknown", image=images[name]))
-    owners = (pod.get("metadata") or {}).get("ownerReferences") or []
-    return PodView(
-        name=name_of(pod),
-        phase=str(status.get("phase") or ""),
-        ready=is_pod_ready(pod),
-        terminating=is_terminating(pod),
-        labels=tuple(sorted(labels_of(pod).items())),
-        node=str(spec.get("nodeName") or ""),
-        ip=str(status.get("podIP") or ""),
-        owner=str(owners[0].get("name", "")) if owners else "",
-        containers=tuple(containers),
-    )
-
-
-def deployment_sample(obj: Mapping[str, Any]) -> JSON:
-    """The recorded figures of a Deployment."""
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-    return {
-        "name": name_of(obj),
-        "generation": int((obj.get("metadata") or {}).get("generation") or 0),
-        "observed_generation": int(status.get("observedGeneration") or 0),
-        "spec_replicas": int(spec.get("replicas", 1)),
-        "replicas": int(status.get("replicas") or 0),
-        "updated": int(status.get("updatedReplicas") or 0),
-        "ready": int(status.get("readyReplicas") or 0),
-        "available": int(status.get("availableReplicas") or 0),
-        "unavailable": int(status.get("unavailableReplicas") or 0),
-        "image": str(containers[0].get("image", "")) if containers else "",
-    }
-
-
-def replicaset_sample(obj: Mapping[str, Any]) -> JSON:
-    """The recorded figures of a ReplicaSet."""
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return {
-        "name": name_of(obj),
-        "revision": str(annotations.get("deployment.kubernetes.io/revision", "")),
-        "spec_replicas": int(spec.get("replicas") or 0),
-        "replicas": int(status.get("replicas") or 0),
-        "ready": int(status.get("readyReplicas") or 0),
-        "available": int(status.get("availableReplicas") or 0),
-        "image": str(containers[0].get("image", "")) if containers else "",
-    }
-
-
-def hpa_sample(obj: Mapping[str, Any]) -> JSON:
-    """The recorded figures of an autoscaling/v2 HorizontalPodAutoscaler: replicas and CPU."""
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    current_cpu = None
-    for metric in status.get("currentMetrics") or []:
-        resource = metric.get("resource") or {}
-        if metric.get("type") == "Resource" and resource.get("name") == "cpu":
-            current_cpu = (resource.get("current") or {}).get("averageUtilization")
-    target_cpu = None
-    for metric in spec.get("metrics") or []:
-        resource = metric.get("resource") or {}
-        if metric.get("type") == "Resource" and resource.get("name") == "cpu":
-            target_cpu = (resource.get("target") or {}).get("averageUtilization")
-    conditions = {
-        str(entry.get("type")): f"{entry.get('status')}/{entry.get('reason', '')}"
-        for entry in status.get("conditions") or []
-    }
-    return {
-        "name": name_of(obj),
-        "min_replicas": int(spec.get("minReplicas") or 1),
-        "max_replicas": int(spec.get("maxReplicas") or 0),
-        "current_replicas": int(status.get("currentReplicas") or 0),
-        "desired_replicas": int(status.get("desiredReplicas") or 0),
-        "cpu_utilization": int(current_cpu) if current_cpu is not None else None,
-        "target_utilization": int(target_cpu) if target_cpu is not None else None,
-        "last_scale_time": status.get("lastScaleTime"),
-        # Whether a controller ever wrote the status: the HPA controller sets no
-        # observedGeneration in v1.34, but a later one (or another autoscaler) may.
-        "observed_generation": status.get("observedGeneration"),
-        "conditions": conditions,
-    }
-
-
-def endpointslice_sample(obj: Mapping[str, Any]) -> JSON:
-    """The recorded figures of a discovery.k8s.io/v1 EndpointSlice: its Service and, per
-    endpoint, the pod it stands for and its conditions (a missing `ready` counts as ready, as
-    the API says consumers should read it)."""
-    labels = labels_of(obj)
-    endpoints = []
-    for endpoint in obj.get("endpoints") or []:
-        target = endpoint.get("targetRef") or {}
-        conditions = endpoint.get("conditions") or {}
-        endpoints.append(
-            {
-                "pod": str(target.get("name") or "") if target.get("kind") == "Pod" else "",
-                "addresses": [str(address) for address in endpoint.get("addresses") or []],
-                "ready": conditions.get("ready") is not False,
-                "serving": conditions.get("serving") is not False,
-                "terminating": conditions.get("terminating") is True,
-            }
-        )
-    endpoints.sort(key=lambda entry: (entry["pod"], entry["addresses"]))
-    return {
-        "name": name_of(obj),
-        "service": labels.get("kubernetes.io/service-name", ""),
-        "endpoints": endpoints,
-    }
-
-
-def event_sample(obj: Mapping[str, Any]) -> JSON:
-    """The recorded figures of an Event (core/v1)."""
-    involved = obj.get("involvedObject") or {}
-    return {
-        "type": str(obj.get("type") or ""),
-        "reason": str(obj.get("reason") or ""),
-        "object": f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
-        "message": " ".join(str(obj.get("message") or "").split()),
-        "count": int(obj.get("count") or 1),
-        "first_timestamp": obj.get("firstTimestamp") or obj.get("eventTime"),
-        "last_timestamp": obj.get("lastTimestamp") or obj.get("eventTime"),
-    }
 
 
 #: How much of a lost watch's reason a gap keeps (the client's errors run long).

@@ -18,7 +18,8 @@ from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.kube import PODS, get_object, name_of, restart_count
 from suite.traffic import Prober, ProbeRequest
-from suite.waiting import Done, Pending, Verdict, wait_hpa, wait_pod
+from suite.waiting import Done, Pending, Verdict
+from suite.waits import wait_hpa, wait_pod
 
 #: The issue's bound: CPU of a new pod in the metrics API within 60 s of the pod starting
 #: (metrics-server needs two scrapes at 15 s resolution for a rate, plus start-up).

@@ -32,15 +32,8 @@ from suite.kube import (
 )
 from suite.recorder import Recorder
 from suite.traffic import Prober, ProbeRequest, prober_pods
-from suite.waiting import (
-    Done,
-    Pending,
-    Verdict,
-    WaitTimeout,
-    retry_transient,
-    wait_condition,
-    wait_deployment_ready,
-)
+from suite.waiting import Done, Pending, Verdict, WaitTimeout, retry_transient, wait_condition
+from suite.waits import wait_deployment_ready
 
 pytestmark = pytest.mark.only_on(
     "local", reason="they restart and slow down the local cluster's own API server"

@@ -39,7 +39,8 @@ from suite.providers.base import (
     Tool,
     run_command,
 )
-from suite.waiting import WaitFailed, wait_apiservice_available
+from suite.waiting import WaitFailed
+from suite.waits import wait_apiservice_available
 
 CLUSTER_NAME = "kube-alive"
 #: The kind release NODE_IMAGE is built for (node images belong to one release); also pinned in

@@ -22,16 +22,8 @@ from suite.behaviours.load_balancing import BEHAVIOUR as LOAD_BALANCING
 from suite.cluster import Cluster
 from suite.kube import NAMESPACES, PODS, is_terminating, list_objects, name_of
 from suite.session import STATE_KEY
-from suite.waiting import (
-    Done,
-    Failed,
-    Pending,
-    Source,
-    State,
-    Verdict,
-    wait_namespaces_gone,
-    wait_until,
-)
+from suite.waiting import Done, Failed, Pending, Source, State, Verdict, wait_until
+from suite.waits import wait_namespaces_gone
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD_SCENARIO = LOAD_BALANCING.path

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from suite.kube import KubeError
-from suite.recorder import PodView
+from suite.samples import PodView
 from suite.traffic import Answer
 
 

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from suite.kube import Latency
-from suite.recorder import Recorder, hpa_sample, pod_view, timeline_text
+from suite.recorder import Recorder, timeline_text
+from suite.samples import hpa_sample, pod_view
 from suite.tests.fakes import deployment, pod
 from suite.waiting import Pending, WaitFailed
 

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from suite import waiting
+from suite import waiting, waits
 from suite.kube import PODS, KubeError, Latency
 from suite.tests.fakes import Collection, FakeKube, FakeStream, deployment, event, pod
 from suite.waiting import Done, Failed, Pending
@@ -34,12 +34,12 @@ def labelled(name, **kwargs):
 
 
 def test_deployment_verdict_done_only_when_everything_is_rolled_out():
-    assert isinstance(waiting.deployment_verdict(deployment(), []), Done)
-    pending = waiting.deployment_verdict(deployment(ready=2), [])
+    assert isinstance(waits.deployment_verdict(deployment(), []), Done)
+    pending = waits.deployment_verdict(deployment(ready=2), [])
     assert pending == Pending("2/4 ready")
-    rolling = waiting.deployment_verdict(deployment(ready=4, updated=2, total=5), [])
+    rolling = waits.deployment_verdict(deployment(ready=4, updated=2, total=5), [])
     assert rolling == Pending("4/4 ready, 2/4 updated, 5 replicas")
-    unobserved = waiting.deployment_verdict(deployment(generation=2, observed=1), [])
+    unobserved = waits.deployment_verdict(deployment(generation=2, observed=1), [])
     assert isinstance(unobserved, Pending)
     assert "generation 2 not yet observed" in unobserved.seen
     assert "is kube-controller-manager running?" in unobserved.seen
@@ -48,15 +48,15 @@ def test_deployment_verdict_done_only_when_everything_is_rolled_out():
 def test_deployment_verdict_points_at_the_scheduler_when_pods_have_no_node():
     unscheduled = labelled("app-1", ready=False, phase="Pending")
     del unscheduled["spec"]["nodeName"]
-    verdict = waiting.deployment_verdict(deployment(ready=3), [labelled("app-0"), unscheduled])
+    verdict = waits.deployment_verdict(deployment(ready=3), [labelled("app-0"), unscheduled])
     assert verdict == Pending(
         "3/4 ready, 1 pod(s) not scheduled on a node (is kube-scheduler running?)"
     )
-    assert waiting.deployment_verdict(None, []) == Pending("not found")
+    assert waits.deployment_verdict(None, []) == Pending("not found")
 
 
 def test_deployment_verdict_fails_early_on_image_pull_errors_naming_image_and_hint():
-    verdict = waiting.deployment_verdict(
+    verdict = waits.deployment_verdict(
         deployment(ready=0),
         [labelled("app-1", ready=False, waiting="ImagePullBackOff")],
         image_hint="pass --image-registry",
@@ -70,13 +70,13 @@ def test_deployment_verdict_fails_early_on_image_pull_errors_naming_image_and_hi
 
 
 def test_deployment_verdict_fails_on_crash_loops_and_replica_failures():
-    crash = waiting.deployment_verdict(
+    crash = waits.deployment_verdict(
         deployment(ready=0),
         [labelled("app-1", ready=False, waiting="CrashLoopBackOff", last=("Error", 3))],
     )
     assert isinstance(crash, Failed)
     assert "CrashLoopBackOff (last exit code 3, Error)" in crash.reason
-    failure = waiting.deployment_verdict(
+    failure = waits.deployment_verdict(
         deployment(
             ready=0,
             conditions=[
@@ -94,7 +94,7 @@ def test_deployment_verdict_fails_on_crash_loops_and_replica_failures():
 
 
 def test_terminating_pods_do_not_fail_the_wait():
-    verdict = waiting.deployment_verdict(
+    verdict = waits.deployment_verdict(
         deployment(), [labelled("old", waiting="CrashLoopBackOff", deleting=True)]
     )
     assert isinstance(verdict, Done)
@@ -121,7 +121,7 @@ def test_wait_deployment_ready_returns_once_a_watch_event_completes_it():
         [labelled("app-1")],
         deploy_watches=[FakeStream([event("MODIFIED", deployment(ready=4))])],
     )
-    result = waiting.wait_deployment_ready(kube, "ns", "app", timeout_s=5)
+    result = waits.wait_deployment_ready(kube, "ns", "app", timeout_s=5)
     assert result["status"]["readyReplicas"] == 4
     selectors = [q.get("labelSelector") for m, p, q, b in kube.calls if p.endswith("/pods")]
     assert "app.kubernetes.io/name=app" in selectors
@@ -136,7 +136,7 @@ def test_wait_deployment_ready_fails_early_when_a_pod_cannot_pull():
         ],
     )
     with pytest.raises(waiting.WaitFailed) as failure:
-        waiting.wait_deployment_ready(
+        waits.wait_deployment_ready(
             kube, "ns", "app", timeout_s=30, image_hint="use --image-registry"
         )
     message = str(failure.value)
@@ -162,7 +162,7 @@ def test_wait_deployment_ready_times_out_with_the_house_message_and_last_event()
     ]
     kube, _, _ = _deployment_kube([deployment(ready=2)], [labelled("app-1")], events=events)
     with pytest.raises(waiting.WaitTimeout) as timeout:
-        waiting.wait_deployment_ready(kube, "ns", "app", timeout_s=0.3)
+        waits.wait_deployment_ready(kube, "ns", "app", timeout_s=0.3)
     assert re.fullmatch(
         r"deployment/app in ns: 2/4 ready after 0s "
         r"\(expected every replica updated and Ready within 0s\); "
@@ -184,7 +184,7 @@ def test_wait_relists_after_410_and_sees_the_new_state():
         return pods.handler(method, path, query, body)
 
     kube = FakeKube().on("GET", "/api/v1/namespaces/ns/pods", handler)
-    result = waiting.wait_pod(
+    result = waits.wait_pod(
         kube,
         "ns",
         "a",
@@ -207,13 +207,13 @@ def test_wait_pod_fails_when_the_pod_is_deleted():
         .on("GET", "/api/v1/namespaces/ns/events", {"items": []})
     )
     with pytest.raises(waiting.WaitFailed, match="pod/a in ns: the pod is gone"):
-        waiting.wait_pod(kube, "ns", "a", lambda p: Pending("x"), timeout_s=5, expected="never")
+        waits.wait_pod(kube, "ns", "a", lambda p: Pending("x"), timeout_s=5, expected="never")
 
 
 def test_wait_says_when_the_api_never_answered():
     kube = FakeKube().on("GET", "/api/v1/namespaces/ns/pods", KubeError(0, "ConnectionRefused"))
     with pytest.raises(waiting.WaitTimeout, match="the API did not answer: 0 ConnectionRefused"):
-        waiting.wait_pod(kube, "ns", "a", lambda p: Done(), timeout_s=0.5, expected="anything")
+        waits.wait_pod(kube, "ns", "a", lambda p: Done(), timeout_s=0.5, expected="anything")
 
 
 def test_retry_transient_retries_then_succeeds():

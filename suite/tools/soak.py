@@ -513,7 +513,8 @@ def cluster_check(cluster: str) -> CheckNamespaces:
     def check(run_ids: list[str], runs: list[Mapping[str, Any]]) -> tuple[bool, str]:
         from suite import namespaces
         from suite.kube import NAMESPACES, ApiKube, is_terminating, list_objects, name_of
-        from suite.waiting import WaitFailed, wait_namespaces_gone
+        from suite.waiting import WaitFailed
+        from suite.waits import wait_namespaces_gone
 
         kubeconfig, context = _kubeconfig(cluster, runs)
         selector = soak_selector(run_ids)

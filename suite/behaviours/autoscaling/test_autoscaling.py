@@ -53,7 +53,8 @@ from suite.fixtures import Workloads
 from suite.floors import Floor
 from suite.kube import DEPLOYMENTS, HPAS, get_object
 from suite.preflight import metrics_api_problem
-from suite.recorder import Recorder, deployment_sample, hpa_sample
+from suite.recorder import Recorder
+from suite.samples import deployment_sample, hpa_sample
 from suite.session import STATE_KEY
 from suite.timing import (
     HPA_SYNC_DEFAULT_S,
@@ -62,17 +63,8 @@ from suite.timing import (
     Setting,
 )
 from suite.traffic import Prober, ProbeRequest
-from suite.waiting import (
-    Done,
-    Failed,
-    Pending,
-    Source,
-    State,
-    Verdict,
-    WaitFailed,
-    wait_hpa,
-    wait_until,
-)
+from suite.waiting import Done, Failed, Pending, Source, State, Verdict, WaitFailed, wait_until
+from suite.waits import wait_hpa
 
 APP = "cpuhog"
 SELECTOR = {"app.kubernetes.io/name": APP}

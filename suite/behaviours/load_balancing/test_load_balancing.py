@@ -58,7 +58,8 @@ from suite.kube import (
 from suite.recorder import Recorder
 from suite.stats import chi_square_uniform
 from suite.traffic import ProbeError, Prober, ProbeRequest, ProbeResult
-from suite.waiting import Done, Pending, Verdict, wait_pods
+from suite.waiting import Done, Pending, Verdict
+from suite.waits import wait_pods
 
 APP = "getip"
 REPLICAS = 4

@@ -4,7 +4,7 @@ import pytest
 
 from suite.behaviours.rolling_update import proofs
 from suite.podcount import Moment
-from suite.recorder import ContainerView, PodView
+from suite.samples import ContainerView, PodView
 
 # -- rolling update ------------------------------------------------------------------------------
 

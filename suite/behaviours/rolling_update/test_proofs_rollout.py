@@ -7,7 +7,8 @@ import re
 import pytest
 
 from suite.behaviours.rolling_update import proofs
-from suite.recorder import ContainerView, PodView, Recorder, endpointslice_sample, timeline_text
+from suite.recorder import Recorder, timeline_text
+from suite.samples import ContainerView, PodView, endpointslice_sample
 from suite.traffic import Answer
 
 KUBE_PROXY = re.compile(r"kube-proxy|service proxy")

@@ -47,7 +47,8 @@ from suite.floors import Floor
 from suite.kube import DEPLOYMENTS, SERVICES, get_object, matches
 from suite.recorder import Recorder
 from suite.traffic import Answer, BackgroundProbe, Prober, ProbeRequest
-from suite.waiting import Done, Pending, Verdict, WaitFailed, wait_deployment_ready
+from suite.waiting import Done, Pending, Verdict, WaitFailed
+from suite.waits import wait_deployment_ready
 
 APP = "incver"
 REPLICAS = 4

@@ -301,7 +301,7 @@ def back_in_service_blame(
 
 def exit_restart_blame(view: Any, container: str, before: int) -> str:
     """Why a killed process's container was not restarted, from the pod as last recorded (a
-    `suite.recorder.PodView`, or None when none was)."""
+    `suite.samples.PodView`, or None when none was)."""
     state = next((c for c in getattr(view, "containers", ()) if c.name == container), None)
     if state is None:
         return f"the container {container} was not seen in the recorded pod"

@@ -11,7 +11,7 @@ import pytest
 from suite import admitted, manifests
 from suite.behaviours.self_healing import proofs
 from suite.behaviours.self_healing import test_self_healing as sh
-from suite.recorder import ContainerView, PodView
+from suite.samples import ContainerView, PodView
 from suite.tests.fakes import SERVED, answer
 from suite.tests.fakes import recorded_event as event
 from suite.waiting import Done, Pending

@@ -48,15 +48,8 @@ from suite.kube import (
 )
 from suite.recorder import Recorder
 from suite.traffic import Answer, BackgroundProbe, Prober, ProbeRequest, pod_request
-from suite.waiting import (
-    Done,
-    Pending,
-    Verdict,
-    WaitFailed,
-    pod_ready_verdict,
-    wait_pod,
-    wait_pods,
-)
+from suite.waiting import Done, Pending, Verdict, WaitFailed
+from suite.waits import pod_ready_verdict, wait_pod, wait_pods
 
 APP = "healthcheck"
 REPLICAS = 2
