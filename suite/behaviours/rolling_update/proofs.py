@@ -518,6 +518,23 @@ DEPLOYMENT_CONTROLLER = "the Deployment controller (kube-controller-manager)"
 REPLICASET_CONTROLLER = "the ReplicaSet controller (kube-controller-manager)"
 
 
+def started_up_at(
+    routed: float | None, converged: float | None, changed: float | None
+) -> float | None:
+    """When the fresh Service counts as started up: once every old pod has answered through it
+    (each node's kube-proxy had rules for all of them), never later than the image change (from
+    then on every failure is judged); at its first answer when it never converged before that.
+
+    All on this machine's clock; None when it never answered.
+    """
+    if routed is None:
+        return None
+    end = converged if converged is not None else routed
+    if changed is not None:
+        end = min(end, changed)
+    return max(routed, end)
+
+
 def failed_before(failed: Sequence[Answer], *, offset: float, routed: float | None) -> int:
     """Failed requests that started before `routed` (see `failed_request_problems`)."""
     if routed is None:

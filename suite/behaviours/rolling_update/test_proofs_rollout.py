@@ -445,3 +445,20 @@ def test_a_late_first_answer_is_judged_by_the_join_bound_not_the_leave_bound():
         rows, lag_s=LAG, join_lag_s=3.0, slice_lag_s=1.0, uncertainty=UNCERTAINTY, traffic_end=25.0
     )
     assert joined == []
+
+
+@pytest.mark.parametrize(
+    ("routed", "converged", "changed", "expected"),
+    [
+        (None, None, None, None),  # never answered: nothing started
+        (10.0, None, None, 10.0),  # never converged, no change: its first answer
+        (10.0, 11.5, None, 11.5),  # every old pod answered at 11.5
+        (10.0, 11.5, 13.0, 11.5),  # converged before the image change
+        (10.0, 14.0, 13.0, 13.0),  # not before it: from the image change on, all is judged
+        (10.0, None, 13.0, 10.0),
+    ],
+)
+def test_the_fresh_service_has_started_up_when_every_old_pod_answered(
+    routed, converged, changed, expected
+):
+    assert proofs.started_up_at(routed, converged, changed) == expected

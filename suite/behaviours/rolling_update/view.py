@@ -506,5 +506,7 @@ FIGURE_WORDS = {
     "max_out_to_last_answer_s": "worst out of the slice to last answer (s)",
     "routing_lags_s": "routing lags per pod",
     "service_routed_s": "Service first answered after traffic began (s)",
-    "failed_before_routed": "failed before the Service first answered",
+    "failed_before_routed": (
+        "failed while the fresh Service started up (until every v1 pod answered)"
+    ),
 }
