@@ -5,16 +5,15 @@ import ast
 import json
 import pathlib
 import re
-from html import unescape
 from html.parser import HTMLParser
 
 import pytest
 
 from suite import behaviours, report
-from suite.behaviours.rolling_update import view as rolling_view
 from suite.report import charts, data, svg, verdict, views
 from suite.report.__main__ import main as render_main
 from suite.session import TestOutcome
+from suite.tests import pages
 from suite.tests.data import runs
 
 BEHAVIOURS = [behaviour.key for behaviour in behaviours.ALL]
@@ -22,9 +21,7 @@ HOSTILE = "<script>alert(1)</script>"
 THIN = "\u202f"
 
 
-def _render(document):
-    # Through JSON, as the page is drawn from report.json.
-    return report.render_html(json.loads(json.dumps(document, default=str)))
+_render = pages.render
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +94,7 @@ def _parse(text):
     return parser
 
 
-def _section(text, key):
-    start = text.index(f'data-behaviour="{key}"')
-    end = text.find("<section", start)
-    return text[start : end if end > 0 else len(text)]
+_section = pages.section
 
 
 # -- structure -------------------------------------------------------------------------------------
@@ -145,12 +139,6 @@ def test_top_says_which_cluster_when_how_long_and_one_line_per_behaviour(full, h
     assert "1 \u2192 3 replicas 17 s after load began, back to 1 52 s after it stopped" in top
     assert f"v1 \u2192 v2 in {rolling['rollout_s']} s, 0 of {requests} requests failed" in top
     assert "155 other tests" in top
-
-
-def test_self_healing_tests_are_told_in_order_infect_kill_delete(html):
-    part = _section(html, "self-healing")
-    order = [part.index(word) for word in ("Infected pod", "Killed process", "Deleted pod")]
-    assert order == sorted(order)
 
 
 def test_timeline_has_a_lane_per_pod_with_states_restarts_probe_failures_and_marks(full, html):
@@ -372,15 +360,6 @@ def test_lanes_follow_a_pod_through_its_states_and_restarts(full):
     assert list(lanes.values())[-1].app == "prober"  # the traffic source goes last
 
 
-def test_pod_counts_replay_a_rolling_update(full):
-    rolling = next(t for t in full["tests"] if t["nodeid"] == runs.ROLL)
-    counts = data.pod_counts(rolling["recording"], "incver")
-    assert max(c.pods for c in counts) == 5
-    assert min(c.ready for c in counts if c.t > 6.0) == 4
-    assert max(c.total for c in counts) >= 6
-    assert counts[-1].pods == 4
-
-
 def test_answers_move_onto_the_recording_clock(full):
     lb = next(t for t in full["tests"] if t["nodeid"] == runs.LB)
     answers = data.answers_of(lb["probes"][0], lb["recording"])
@@ -589,86 +568,7 @@ def test_report_json_has_each_tests_body_time():
     assert document["tests"][0]["call_s"] == 9.5
 
 
-# -- per-pod figures: routing lags, answer gaps ----------------------------------------------------
-
-SAMPLE = pathlib.Path(__file__).parent / "data" / "routing_lags.json"
-
-
-@pytest.fixture(scope="module")
-def sample():
-    """A rolling update and an infected pod from real runs, trimmed to figures, pod changes,
-    marks and the traffic's window."""
-    return json.loads(SAMPLE.read_text())
-
-
-def _test_of(document, needle):
-    return next(test for test in document["tests"] if needle in test["nodeid"])
-
-
-def test_rolling_update_charts_each_pods_routing_lag_with_its_bounds(sample):
-    rolling = _section(_render(sample), "rolling-update")
-    lags = _test_of(sample, "rolling")["figures"]["routing_lags_s"]
-    chart = rolling[rolling.index('class="chart-figure per-pod"') :]
-    chart = chart[: chart.index("</figure>")]
-    for pod in lags:
-        assert pod in chart
-    # v1 pods were Ready before traffic began: their first answer counts from its start
-    assert chart.count(" (v1) *<title>") == 4
-    assert chart.count(" (v2)<title>") == 4
-    assert chart.count("not told to stop: still serving") == 4
-    assert "slice bound 1 s" in chart
-    assert "routing-lag bound: 1.5 s after the slice change" in chart
-    assert chart.count('class="bound"') == 4 + 8  # a tick per pod per side that has a lag
-    assert 'class="violation"' not in chart
-    caption = re.sub(r"\s+", " ", unescape(chart[chart.index("<figcaption>") :]))
-    assert "The EndpointSlice's worst lag: 0.049 s (Ready → in the slice" in caption
-    assert "The answers' worst lag: 1.122 s (in the slice → first answer" in caption
-    assert "within its bound of 1.5 s" in caption
-    assert "OVER" not in caption
-    assert "routing lags per pod</dt><dd>8 pods, charted above" in rolling
-
-
-def test_a_routing_lag_over_its_bound_is_crossed_and_the_caption_says_over(sample):
-    document = json.loads(json.dumps(sample))
-    figures = _test_of(document, "rolling")["figures"]
-    first, second, third = list(figures["routing_lags_s"])[:3]
-    figures["routing_lags_s"][first]["stop>out"] = 1.4
-    figures["routing_lags_s"][second]["out>last"] = -0.3
-    figures["routing_lags_s"][third].update({"ready>slice": None, "slice>first": None})
-    rolling = _section(_render(document), "rolling-update")
-    assert rolling.count('class="violation"') == 1
-    assert f"{first}: told to stop → out of the slice 1.400 s, over its bound of 1 s" in rolling
-    assert "it stopped answering before it left the slice" in rolling
-    assert "never listed in the slice" in rolling
-    caption = re.sub(r"\s+", " ", unescape(rolling))
-    assert f"The EndpointSlice's worst lag: 1.400 s (told to stop → out of the slice, {first})" in (
-        caption
-    )
-    assert "OVER its bound of 1 s" in caption
-
-
-def test_worst_lags_take_each_kind_against_its_own_bound():
-    lags = {
-        "a": {"ready>slice": 0.2, "slice>first": 0.4, "stop>out": None, "out>last": None},
-        "b": {"ready>slice": 0.1, "slice>first": -0.5, "stop>out": 0.3, "out>last": 2.0},
-    }
-    slice_lag, answer_lag = rolling_view.worst_lags(lags, slice_bound=1.0, routing_bound=1.5)
-    assert slice_lag == rolling_view.Lag(0.3, "b", "stop>out", 1.0)
-    assert slice_lag.within
-    assert answer_lag == rolling_view.Lag(2.0, "b", "out>last", 1.5)
-    assert not answer_lag.within
-    assert rolling_view.worst_lags({}, slice_bound=1.0, routing_bound=None) == (None, None)
-
-
-def test_self_healing_shows_each_pods_longest_gap_without_an_answer(sample):
-    healing = _section(_render(sample), "self-healing")
-    gaps = _test_of(sample, "infected")["figures"]["answer_gap_s"]
-    sick = next(pod for pod, gap in gaps.items() if gap > 5)
-    chart = healing[healing.index('class="chart-figure per-pod"') :]
-    assert f"{sick} (infected): no answer for {gaps[sick]:g} s at most" in chart
-    assert f"{gaps[sick]:g} s (infected pod)" in chart
-    assert "(healthy pod)" in chart
-    assert "infected pod NotReady → Ready again: 9.07 s" in chart
+# -- figure words ----------------------------------------------------------------------------------
 
 
 def test_every_figure_of_every_behaviour_has_words_in_its_view():
