@@ -35,13 +35,13 @@ from suite.kube import (
     PODS,
     REPLICASETS,
     Kube,
-    ListWatcher,
     Resource,
     latency_note,
     latency_now,
     matches,
     name_of,
 )
+from suite.listwatch import ListWatcher
 from suite.podcount import Change, Moment, Reading, replay
 from suite.samples import (
     PodView,

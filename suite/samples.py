@@ -9,14 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from suite.kube import (
-    JSON,
-    container_statuses,
-    is_pod_ready,
-    is_terminating,
-    labels_of,
-    name_of,
-)
+from suite.kube import JSON, container_statuses, is_pod_ready, is_terminating, labels_of, name_of
 
 
 @dataclass(frozen=True)

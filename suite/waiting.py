@@ -5,7 +5,7 @@ is listed (get), the check runs on the full state, then every change (watch) re-
 A check answers `Done(value)`, `Failed(reason)` (stop early: the state can no longer become
 right, e.g. ImagePullBackOff) or `Pending(seen)` (what was last seen, for the timeout message).
 Watches that expire (410 Gone) are relisted with their resourceVersion kept between events
-(see `suite.kube.ListWatcher`).
+(see `suite.listwatch.ListWatcher`).
 
 HTTP readiness is waited for with bounded tenacity retries over a stated list of transient errors.
 
@@ -32,13 +32,13 @@ from suite.kube import (
     JSON,
     Kube,
     KubeError,
-    ListWatcher,
     Resource,
     latency_note,
     latency_now,
     list_objects,
     name_of,
 )
+from suite.listwatch import ListWatcher
 
 T = TypeVar("T")
 

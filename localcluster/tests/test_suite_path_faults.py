@@ -22,14 +22,7 @@ from localcluster import config, faults, slowapi
 from suite.behaviours.rolling_update import proofs
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
-from suite.kube import (
-    PODS,
-    WATCH_RETRY_FIRST_S,
-    WATCH_RETRY_MAX_S,
-    ApiKube,
-    KubeError,
-    name_of,
-)
+from suite.kube import PODS, WATCH_RETRY_FIRST_S, WATCH_RETRY_MAX_S, ApiKube, KubeError, name_of
 from suite.recorder import Recorder
 from suite.traffic import Prober, ProbeRequest, prober_pods
 from suite.waiting import Done, Pending, Verdict, WaitTimeout, retry_transient, wait_condition

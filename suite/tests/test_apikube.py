@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from suite.kube import PODS, ApiKube, KubeconfigError, KubeError, ListWatcher, client_configuration
+from suite.kube import PODS, ApiKube, KubeconfigError, KubeError, client_configuration
+from suite.listwatch import ListWatcher
 from suite.traffic import Prober, ProbeRequest
 
 SEEN: list[dict] = []

@@ -10,14 +10,13 @@ from suite.kube import (
     PODS,
     KubeError,
     Latency,
-    ListWatcher,
     WatchExpired,
     latency_note,
     list_objects,
-    parse_watch_line,
     restart_count,
     selector_string,
 )
+from suite.listwatch import ListWatcher, parse_watch_line
 from suite.tests.fakes import Collection, FakeKube, FakeStream, event, pod
 
 
