@@ -1,6 +1,6 @@
 """What answers over time show, for any behaviour: coverage and gaps, the prober's clock
-offset, windows, routing around a pod that left, and the events of an object. Pure, cluster-free,
-unit-tested one by one.
+offset, windows, routing around a pod that left, a Service's EndpointSlices over time, and the
+events of an object. Pure, cluster-free, unit-tested one by one.
 
 Each takes what was recorded (answers, recorder samples, events) and returns the problems it found
 as sentences (an empty list: the claim holds). An observation window with nothing in it is always a
@@ -198,6 +198,61 @@ def routing_problems(
             f"+{gap_at - start:.1f}s (at most {max_gap_s}s allowed)"
         )
     return problems
+
+
+# -- a Service's EndpointSlices ----------------------------------------------------------------
+
+
+def endpoint_timeline(
+    samples: Iterable[Mapping[str, Any]], service: str
+) -> list[tuple[float, dict[str, bool]]]:
+    """(wall, pod name -> ready) after each recorded change of `service`'s EndpointSlices, from
+    the recorder's EndpointSlice samples in the order recorded: a pod is ready when any slice
+    lists it ready."""
+    current: dict[str, list[Any]] = {}
+    timeline: list[tuple[float, dict[str, bool]]] = []
+    for sample in samples:
+        name = str(sample.get("name"))
+        if sample.get("deleted"):
+            if current.pop(name, None) is None:
+                continue
+        elif sample.get("service") != service:
+            continue
+        else:
+            current[name] = list(sample.get("endpoints") or [])
+        ready: dict[str, bool] = {}
+        for endpoints in current.values():
+            for endpoint in endpoints:
+                pod = str(endpoint.get("pod") or "")
+                if pod:
+                    ready[pod] = ready.get(pod, False) or bool(endpoint.get("ready"))
+        timeline.append((float(sample["wall"]), ready))
+    return timeline
+
+
+def listed_interval(
+    timeline: Sequence[tuple[float, Mapping[str, bool]]], pod: str, since: float
+) -> tuple[float | None, float | None]:
+    """(wall when the EndpointSlices stopped listing `pod` as ready, at or after `since`; wall
+    when they next listed it as ready again) from an `endpoint_timeline`; None for what was not
+    seen. Not listed at all counts as not ready."""
+    out: float | None = None
+    in_effect: bool | None = None
+    for wall, ready in timeline:
+        listed = bool(ready.get(pod))
+        if wall < since:
+            in_effect = listed
+            continue
+        if out is None and in_effect is False:
+            out = since
+        if out is None and not listed:
+            out = wall
+        elif out is not None and listed:
+            return out, wall
+        in_effect = listed
+    if out is None and in_effect is False:
+        out = since
+    return out, None
 
 
 # -- pods and events -----------------------------------------------------------------------------

@@ -1,8 +1,14 @@
-"""healthcheck: a pod that can be made sick or killed on request (the self-healing witness).
+"""healthcheck: a pod that can be made sick, unready or killed on request (the self-healing and
+readiness-gating witness).
 
 The sickness lives in process memory on purpose: only a container restart (which kubelet does once
 the liveness probe fails) cures it, unless someone calls ``POST /cure``. The app must therefore run
 in one gunicorn worker process (threads are fine), see ``workloads.__main__``.
+
+``POST /unready`` fails only ``/readyz`` (503) until ``POST /ready``: ``/`` and ``/healthz`` stay
+200, so the pod leaves the Service's endpoints while it keeps running and is never restarted
+(readiness is not liveness). These routes are reached through the API server's pod proxy, never
+from the frontend's page.
 """
 
 from __future__ import annotations
@@ -31,12 +37,19 @@ class HealthState:
     """Whether this process has been infected; shared by the request threads of one process."""
 
     infected: bool = False
+    #: Set by ``POST /unready``: only the readiness check fails.
+    unready: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set(self, infected: bool) -> None:
         """Infect (True) or cure (False)."""
         with self.lock:
             self.infected = infected
+
+    def set_ready(self, ready: bool) -> None:
+        """Report ready (True) or not ready (False) on ``/readyz``, alive either way."""
+        with self.lock:
+            self.unready = not ready
 
 
 def _state() -> HealthState:
@@ -63,7 +76,8 @@ def _die_soon() -> None:
 
 
 def create_app() -> flask.Flask:
-    """``GET /``, ``/healthz``, ``/readyz``; ``POST /infect``, ``/cure``, ``/kill``."""
+    """``GET /``, ``/healthz``, ``/readyz``; ``POST /infect``, ``/cure``, ``/kill``, ``/unready``,
+    ``/ready``."""
     app = new_app("healthcheck", health_routes=False)
     app.extensions["kube_alive_health"] = HealthState()
 
@@ -85,6 +99,9 @@ def create_app() -> flask.Flask:
 
     @app.get("/readyz")
     def readyz() -> flask.Response:
+        state = _state()
+        if state.unready and not state.infected:
+            return answer({"ready": False, "infected": False, "unready": True}, status=503)
         return _health("ready")
 
     @app.post("/infect")
@@ -96,6 +113,16 @@ def create_app() -> flask.Flask:
     def cure() -> flask.Response:
         _state().set(False)
         return answer({"infected": False})
+
+    @app.post("/unready")
+    def unready() -> flask.Response:
+        _state().set_ready(False)
+        return answer({"ready": False})
+
+    @app.post("/ready")
+    def ready() -> flask.Response:
+        _state().set_ready(True)
+        return answer({"ready": True})
 
     @app.post("/kill")
     def kill() -> flask.Response:

@@ -10,13 +10,20 @@ and the README's table check. docs/adding-a-behaviour.md walks through adding on
 
 from __future__ import annotations
 
-from suite.behaviours import autoscaling, load_balancing, rolling_update, self_healing
+from suite.behaviours import (
+    autoscaling,
+    load_balancing,
+    readiness_gating,
+    rolling_update,
+    self_healing,
+)
 from suite.behaviours.base import Behaviour, Catch
 
 #: Every behaviour, in the order the report tells them.
 ALL: tuple[Behaviour, ...] = (
     load_balancing.BEHAVIOUR,
     self_healing.BEHAVIOUR,
+    readiness_gating.BEHAVIOUR,
     autoscaling.BEHAVIOUR,
     rolling_update.BEHAVIOUR,
 )

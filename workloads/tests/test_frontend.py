@@ -158,6 +158,9 @@ class TestUpstreamErrors:
         ("POST", "/healthcheck/healthz", 405),
         ("GET", "/healthcheck/../etc", 404),
         ("POST", "/healthcheck/explode", 404),
+        # readiness flips are for the suite (through the pod proxy), never the public page
+        ("POST", "/healthcheck/unready", 404),
+        ("POST", "/healthcheck/ready", 404),
         ("POST", "/getip", 405),
         ("GET", "/cpuhog?ms=0", 400),
         ("GET", "/cpuhog?ms=99999", 400),

@@ -1,4 +1,4 @@
-"""healthcheck: infect, cure, kill."""
+"""healthcheck: infect, cure, kill, unready, ready."""
 
 from __future__ import annotations
 
@@ -47,7 +47,47 @@ def test_infection_lives_in_the_process_not_across_apps() -> None:
     assert healthcheck.create_app().test_client().get("/healthz").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/infect", "/cure", "/kill"])
+def test_unready_fails_only_readiness_until_ready(client: flask.testing.FlaskClient) -> None:
+    flipped = client.post("/unready")
+    assert flipped.status_code == 200
+    assert flipped.json is not None
+    assert flipped.json["ready"] is False
+    readyz = client.get("/readyz")
+    assert readyz.status_code == 503
+    assert readyz.json is not None
+    assert readyz.json["ready"] is False
+    assert readyz.json["unready"] is True
+    # Alive and serving: liveness must not restart it, and a request that reaches it is answered.
+    for path in ("/", "/healthz"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.json is not None
+        assert response.json["infected"] is False
+    back = client.post("/ready")
+    assert back.status_code == 200
+    assert back.json is not None
+    assert back.json["ready"] is True
+    for path in ("/", "/healthz", "/readyz"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_ready_does_not_cure_an_infection(client: flask.testing.FlaskClient) -> None:
+    client.post("/infect")
+    client.post("/ready")
+    for path in ("/", "/healthz", "/readyz"):
+        assert client.get(path).status_code == 503, path
+    client.post("/unready")
+    client.post("/cure")
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 503
+
+
+def test_unready_lives_in_the_process_not_across_apps() -> None:
+    healthcheck.create_app().test_client().post("/unready")
+    assert healthcheck.create_app().test_client().get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/infect", "/cure", "/kill", "/unready", "/ready"])
 def test_actions_are_post_only(client: flask.testing.FlaskClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 405

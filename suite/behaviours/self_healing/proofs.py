@@ -10,7 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from suite.traffic import Answer
-from suite.traffic_proofs import events_for, in_window, longest_gap
+from suite.traffic_proofs import (  # noqa: F401 (endpoint_timeline, listed_interval: re-exported)
+    endpoint_timeline,
+    events_for,
+    in_window,
+    listed_interval,
+    longest_gap,
+)
 
 
 def liveness_restart_problem(events: Iterable[Mapping[str, Any]], pod: str) -> str | None:
@@ -65,58 +71,6 @@ def restart_count_problems(
 #: The kubelet's own words in its probe events (reason Unhealthy / Killing).
 _LIVENESS_FAILED = "Liveness probe failed"
 _READINESS_FAILED = "Readiness probe failed"
-
-
-def endpoint_timeline(
-    samples: Iterable[Mapping[str, Any]], service: str
-) -> list[tuple[float, dict[str, bool]]]:
-    """(wall, pod name -> ready) after each recorded change of `service`'s EndpointSlices, from
-    the recorder's EndpointSlice samples in the order recorded: a pod is ready when any slice
-    lists it ready."""
-    current: dict[str, list[Any]] = {}
-    timeline: list[tuple[float, dict[str, bool]]] = []
-    for sample in samples:
-        name = str(sample.get("name"))
-        if sample.get("deleted"):
-            if current.pop(name, None) is None:
-                continue
-        elif sample.get("service") != service:
-            continue
-        else:
-            current[name] = list(sample.get("endpoints") or [])
-        ready: dict[str, bool] = {}
-        for endpoints in current.values():
-            for endpoint in endpoints:
-                pod = str(endpoint.get("pod") or "")
-                if pod:
-                    ready[pod] = ready.get(pod, False) or bool(endpoint.get("ready"))
-        timeline.append((float(sample["wall"]), ready))
-    return timeline
-
-
-def listed_interval(
-    timeline: Sequence[tuple[float, Mapping[str, bool]]], pod: str, since: float
-) -> tuple[float | None, float | None]:
-    """(wall when the EndpointSlices stopped listing `pod` as ready, at or after `since`; wall
-    when they next listed it as ready again) from an `endpoint_timeline`; None for what was not
-    seen. Not listed at all counts as not ready."""
-    out: float | None = None
-    in_effect: bool | None = None
-    for wall, ready in timeline:
-        listed = bool(ready.get(pod))
-        if wall < since:
-            in_effect = listed
-            continue
-        if out is None and in_effect is False:
-            out = since
-        if out is None and not listed:
-            out = wall
-        elif out is not None and listed:
-            return out, wall
-        in_effect = listed
-    if out is None and in_effect is False:
-        out = since
-    return out, None
 
 
 def answer_gaps(

@@ -33,6 +33,10 @@ INFECT = (
 )
 KILL = f"{SCENARIOS}/test_self_healing.py::test_killed_process_is_restarted_and_reports_exit_code_1"
 DELETE = f"{SCENARIOS}/test_self_healing.py::test_deleted_pod_is_replaced_by_its_replicaset"
+READINESS = (
+    f"{SCENARIOS}/test_readiness_gating.py::"
+    "test_unready_pod_leaves_the_service_and_returns_without_a_restart"
+)
 HPA = f"{SCENARIOS}/test_autoscaling.py::test_cpu_load_scales_the_deployment_out_and_back_in"
 ROLL = (
     f"{SCENARIOS}/test_rolling_update.py::"
@@ -545,6 +549,65 @@ def deleted(started: float, rng: random.Random) -> dict:
     return _record(DELETE, sim, [], figures)
 
 
+def readiness(started: float, rng: random.Random) -> dict:
+    sim = Sim("ka-r1-test-unready-pod-leaves-the-serv-5d21", started, rng)
+    t = _prober(sim, 0.05)
+    rs, t = sim.deploy(t + 0.4, "healthcheck", 2)
+    flipped, other = sim.names(rs)
+    traffic = Traffic("healthcheck", "http://healthcheck/", 2, 50, 2.0, chunk_s=3.0)
+    traffic.started = sim.wall(t + 0.3)
+    t_flip = t + 1.6
+    t_not_ready = t_flip + 0.9
+    t_out = t_not_ready + 0.05
+    t_routed = t_out + 1.1
+    t_back = t_out + 7.5
+    t_ready = t_back + 0.8
+    t_in = t_ready + 0.05
+    t_routed_in = t_in + 1.0
+    end = t_routed_in + 1.5
+    sim.mark(t_flip, "unready", pod=flipped)
+    sim.event(
+        t_flip + 0.85,
+        "Unhealthy",
+        f"pod/{flipped}",
+        "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        "Warning",
+    )
+    sim.change(t_not_ready, flipped, ready=False)
+    sim.mark(t_not_ready + 0.02, "not ready", pod=flipped)
+    sim.mark(t_out + 0.02, "out of the slice", pod=flipped)
+    sim.mark(t_back, "ready", pod=flipped)
+    sim.change(t_ready, flipped, ready=True)
+    sim.mark(t_ready + 0.02, "ready again", pod=flipped)
+    sim.mark(t_in + 0.02, "back in the slice", pod=flipped)
+    clock = t + 0.35
+    lanes = [clock, clock + 0.03]
+    while min(lanes) < end:
+        lane = lanes.index(min(lanes))
+        start = lanes[lane]
+        routed = start < t_routed or start > t_routed_in
+        pod = rng.choice([other, flipped] if routed else [other])
+        traffic.add(sim.wall(start), 0.004 + rng.random() * 0.006, pod, "v1")
+        lanes[lane] = start + 0.05 + 0.01 + rng.random() * 0.004
+    traffic.ended = sim.wall(end + 0.1)
+    probe = traffic.to_dict()
+    figures = {
+        "not_ready_after_s": round(t_not_ready - t_flip, 2),
+        "slice_out_after_not_ready_s": round(t_out - t_not_ready, 2),
+        "out_of_slice_after_s": round(t_out - t_flip, 2),
+        "last_answer_after_s": round(t_routed - t_flip, 2),
+        "ready_after_s": round(t_ready - t_back, 2),
+        "slice_in_after_ready_s": round(t_in - t_ready, 2),
+        "first_answer_after_s": round(t_routed_in - t_back, 2),
+        "answers_while_out": 0,
+        "requests": probe["sent"],
+        "failed": probe["failed"],
+        "answered_by": probe["by_pod"],
+        "restarts": {flipped: 0, other: 0},
+    }
+    return _record(READINESS, sim, [probe], figures)
+
+
 def autoscaling(started: float, rng: random.Random) -> dict:
     sim = Sim("ka-r1-test-cpu-load-scales-the-deploym-5e7a", started, rng)
     t = _prober(sim, 0.05)
@@ -820,6 +883,8 @@ def full_run(
         (INFECT, lambda s: infected(s, rng)),
         (KILL, lambda s: killed(s, rng)),
         (DELETE, lambda s: deleted(s, rng)),
+        # its own generator: the others' made-up data stays as it was before it was added
+        (READINESS, lambda s: readiness(s, random.Random(seed + 1))),  # noqa: S311
         (HPA, lambda s: autoscaling(s, rng)),
         (ROLL, lambda s: rolling_update(s, rng, failures=3 if failing_rollout else 0)),
     ]
