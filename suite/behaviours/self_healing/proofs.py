@@ -10,13 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from suite.traffic import Answer
-from suite.traffic_proofs import (  # noqa: F401 (endpoint_timeline, listed_interval: re-exported)
-    endpoint_timeline,
-    events_for,
-    in_window,
-    listed_interval,
-    longest_gap,
-)
+from suite.traffic_proofs import events_for, in_window, longest_gap
 
 
 def liveness_restart_problem(events: Iterable[Mapping[str, Any]], pod: str) -> str | None:

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from suite import admitted, manifests
+from suite import admitted, manifests, traffic_proofs
 from suite.behaviours.self_healing import proofs
 from suite.behaviours.self_healing import test_self_healing as sh
 from suite.samples import ContainerView, PodView
@@ -198,7 +198,7 @@ def test_endpoint_timeline_follows_the_services_slices():
         {"t": 3.5, "wall": 103.5, "name": "never-seen", "deleted": True},
         slice_sample(110.0, h=True, s=True),
     ]
-    assert proofs.endpoint_timeline(samples, "healthcheck") == [
+    assert traffic_proofs.endpoint_timeline(samples, "healthcheck") == [
         (100.0, {"s": True, "h": True}),
         (102.0, {"s": False, "h": True}),
         (103.0, {}),
@@ -218,7 +218,7 @@ def test_endpoint_timeline_follows_the_services_slices():
     ],
 )
 def test_listed_interval(timeline, expected):
-    assert proofs.listed_interval(timeline, "s", 101.0) == expected
+    assert traffic_proofs.listed_interval(timeline, "s", 101.0) == expected
 
 
 def test_answer_gaps_measure_each_pods_time_out_of_service():

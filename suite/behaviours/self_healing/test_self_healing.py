@@ -356,8 +356,8 @@ def _listed(
     if "EndpointSlice" not in recorder.resources:
         return False, None, None
     watched = not recorder.gap_problems(["EndpointSlice"], since=since_t)
-    timeline = proofs.endpoint_timeline(recorder.samples("EndpointSlice"), APP)
-    return (watched, *proofs.listed_interval(timeline, pod, since))
+    timeline = traffic_proofs.endpoint_timeline(recorder.samples("EndpointSlice"), APP)
+    return (watched, *traffic_proofs.listed_interval(timeline, pod, since))
 
 
 def _uid(pod: Mapping[str, Any]) -> str:
