@@ -80,6 +80,7 @@ FIGURE_WORDS = {
     "ready_deadline_s": "Ready deadline, from the admitted readiness probe (s)",
     "slice_bound_s": "EndpointSlice bound (s)",
     "proxy_bound_s": "service proxy bound (s)",
+    "join_bound_s": "bound: listed ready again to its first answer (s)",
     "out_s": "judged out of the Service for (s)",
     "answers_while_out": "answers from the pod while out",
     "other_gap_s": "other replica's longest stretch without an answer (s)",
