@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from markupsafe import Markup
 
-from suite.report.data import Answer, Lane, Mark
+from suite.report.data import Answer, Lane, Mark, answers_of, mark_detail, probe_window
 from suite.report.svg import (
     BLUE,
     FAILED,
@@ -534,3 +535,35 @@ BOUND = Stroke(VERMILION, "9 3 2 3", 1.5)
 LIMIT = Stroke("#666", "9 3 2 3", 1.2)
 FORBIDDEN = Look("#f6d0c4", "hatch", ink=VERMILION)
 TARGET = Stroke(VERMILION, "6 3", 1.5)
+
+
+def requests_by_pod(
+    test: Mapping[str, Any], marks: Sequence[Mark], *, prefix: str, mark: str, role: str, title: str
+) -> Markup | None:
+    """Requests through the Service of a test's first traffic, by the pod that answered; the pod
+    named by the `mark` (its `pod` detail) first, labelled with its `role` ("infected")."""
+    recording = test.get("recording")
+    probes = test.get("probes") or []
+    if not probes:
+        return None
+    window = probe_window(probes[0], recording)
+    if window is None:
+        return None
+    singled = mark_detail(recording, mark, "pod")
+
+    def by_pod(answer: Answer) -> str:
+        return answer.pod or "?"
+
+    def pod_label(pod: str) -> str:
+        return f"{pod} ({role})" if pod == singled else pod
+
+    return traffic_chart(
+        answers_of(probes[0], recording),
+        marks,
+        window,
+        prefix=prefix,
+        series_of=by_pod,
+        order=[singled] if singled else [],
+        label_of=pod_label,
+        title=title,
+    )

@@ -8,8 +8,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-from suite.report.charts import traffic_chart
-from suite.report.data import Answer, Mark, Record, answers_of, mark_detail, probe_window
+from suite.report.charts import requests_by_pod
+from suite.report.data import Mark, Record
 from suite.report.words import num, secs
 
 
@@ -37,30 +37,12 @@ def headline(f: Mapping[str, Any], recording: Record | None = None) -> str | Non
 def chart(test: Mapping[str, Any], marks: Sequence[Mark], end: float, prefix: str) -> Markup | None:
     """Requests through the Service around the flips, by the pod that answered."""
     del end
-    recording = test.get("recording")
-    probes = test.get("probes") or []
-    if not probes:
-        return None
-    answers = answers_of(probes[0], recording)
-    window = probe_window(probes[0], recording)
-    if window is None:
-        return None
-    flipped = mark_detail(recording, "unready", "pod")
-
-    def by_pod(answer: Answer) -> str:
-        return answer.pod or "?"
-
-    def pod_label(pod: str) -> str:
-        return f"{pod} (flipped not-ready)" if pod == flipped else pod
-
-    return traffic_chart(
-        answers,
+    return requests_by_pod(
+        test,
         marks,
-        window,
         prefix=prefix,
-        series_of=by_pod,
-        order=[flipped] if flipped else [],
-        label_of=pod_label,
+        mark="unready",
+        role="flipped not-ready",
         title="Requests around the readiness flips",
     )
 

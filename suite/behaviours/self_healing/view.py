@@ -8,8 +8,16 @@ from typing import Any
 
 from markupsafe import Markup
 
-from suite.report.charts import AXIS_H, LABEL_W, RIGHT, TARGET, WIDTH, short_label, traffic_chart
-from suite.report.data import Answer, Mark, Record, answers_of, mark_detail, probe_window
+from suite.report.charts import (
+    AXIS_H,
+    LABEL_W,
+    RIGHT,
+    TARGET,
+    WIDTH,
+    requests_by_pod,
+    short_label,
+)
+from suite.report.data import Mark, Record, mark_detail
 from suite.report.svg import SERIES, TIMES, Scale, Svg, tick_label, ticks
 from suite.report.words import bound, num, secs
 
@@ -145,30 +153,12 @@ def deleted_headline(f: Mapping[str, Any], recording: Record | None = None) -> s
 def chart(test: Mapping[str, Any], marks: Sequence[Mark], end: float, prefix: str) -> Markup | None:
     """Requests through the Service around the infection, by the pod that answered."""
     del end
-    recording = test.get("recording")
-    probes = test.get("probes") or []
-    if not probes:
-        return None
-    answers = answers_of(probes[0], recording)
-    window = probe_window(probes[0], recording)
-    if window is None:
-        return None
-    sick = mark_detail(recording, "infect", "pod")
-
-    def by_pod(answer: Answer) -> str:
-        return answer.pod or "?"
-
-    def pod_label(pod: str) -> str:
-        return f"{pod} (infected)" if pod == sick else pod
-
-    return traffic_chart(
-        answers,
+    return requests_by_pod(
+        test,
         marks,
-        window,
         prefix=prefix,
-        series_of=by_pod,
-        order=[sick] if sick else [],
-        label_of=pod_label,
+        mark="infect",
+        role="infected",
         title="Requests around the infection",
     )
 
