@@ -5,10 +5,27 @@ import json
 import re
 from html import unescape
 
+import pytest
+
 from suite.behaviours.rolling_update import view as rolling_view
 from suite.report import data
 from suite.tests import pages
 from suite.tests.data import runs
+
+
+@pytest.fixture(scope="module")
+def full():
+    return runs.full_run()
+
+
+@pytest.fixture(scope="module")
+def html(full):
+    return pages.render(full)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return pages.sample()
 
 
 def test_pod_counts_replay_a_rolling_update(full):

@@ -1,7 +1,25 @@
 """Self-healing's report view (view.py), no cluster: its tests in story order, each pod's longest
 gap without an answer, from recorded-looking runs (suite/tests/data)."""
 
+import pytest
+
 from suite.tests import pages
+from suite.tests.data import runs
+
+
+@pytest.fixture(scope="module")
+def full():
+    return runs.full_run()
+
+
+@pytest.fixture(scope="module")
+def html(full):
+    return pages.render(full)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return pages.sample()
 
 
 def test_self_healing_tests_are_told_in_order_infect_kill_delete(html):
