@@ -30,6 +30,11 @@ BIND = "0.0.0.0:8080"  # a container listens on all its interfaces
 # Only for running the server outside a container (the unit tests bind a free loopback port).
 BIND_ENV = "KUBE_ALIVE_BIND"
 USAGE_EXIT_STATUS = 2
+#: ``exit``: SIGTERM stops the server at once (its workers killed, requests in flight cut) instead
+#: of gunicorn's graceful stop. The abrupt half of the graceful-termination
+#: scenario (manifests/incver-abrupt) runs incver so: an app that exits the moment it is told to.
+ON_SIGTERM_ENV = "KUBE_ALIVE_ON_SIGTERM"
+ON_SIGTERM_EXIT = "exit"
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,13 @@ def post_worker_init(worker: Any) -> None:
 class _Arbiter(Arbiter):  # type: ignore[misc]
     def handle_usr2(self) -> None:
         raise HaltServer("a worker asked for the container to exit (POST /kill)", KILL_EXIT_STATUS)
+
+    def handle_term(self) -> None:
+        if os.environ.get(ON_SIGTERM_ENV) == ON_SIGTERM_EXIT:
+            # At once: the workers are killed with whatever they are serving (gunicorn's own
+            # quick shutdown, SIGQUIT, still lets a gthread worker finish its requests).
+            self.kill_workers(signal.SIGKILL)
+        super().handle_term()
 
 
 class WorkloadServer(BaseApplication):  # type: ignore[misc]

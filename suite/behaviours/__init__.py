@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from suite.behaviours import (
     autoscaling,
+    graceful_termination,
     load_balancing,
     readiness_gating,
     rolling_update,
@@ -26,6 +27,7 @@ ALL: tuple[Behaviour, ...] = (
     readiness_gating.BEHAVIOUR,
     autoscaling.BEHAVIOUR,
     rolling_update.BEHAVIOUR,
+    graceful_termination.BEHAVIOUR,
 )
 
 __all__ = ["ALL", "Behaviour", "Catch", "by_key", "of_nodeid"]

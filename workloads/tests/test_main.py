@@ -19,6 +19,8 @@ from gunicorn.errors import HaltServer
 from workloads import APPS, incver
 from workloads.__main__ import (
     BIND_ENV,
+    ON_SIGTERM_ENV,
+    ON_SIGTERM_EXIT,
     SERVING,
     _Arbiter,
     gunicorn_options,
@@ -127,9 +129,9 @@ def _request(port: int, method: str, path: str) -> tuple[int, dict[str, object]]
         conn.close()
 
 
-def _serve(app: str, pod: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def _serve(app: str, pod: str, **extra_env: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = _free_port()
-    env = {**os.environ, BIND_ENV: f"127.0.0.1:{port}", "POD_NAME": pod}
+    env = {**os.environ, BIND_ENV: f"127.0.0.1:{port}", "POD_NAME": pod, **extra_env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "workloads", app],
         cwd=REPO,
@@ -178,6 +180,44 @@ def test_incver_is_ready_once_served_and_not_ready_from_the_drain_on(
     assert _request(port, "GET", "/version")[0] == 200
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
+
+
+@pytest.fixture
+def abrupt_incver_server() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    yield from _serve("incver", "incver-abrupt", **{ON_SIGTERM_ENV: ON_SIGTERM_EXIT})
+
+
+def _in_flight(port: int, path: str) -> tuple[http.client.HTTPConnection, float]:
+    """A request sent and being served (its answer not read yet)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path, headers={"Connection": "close"})
+    return conn, time.monotonic()
+
+
+def test_sigterm_lets_a_request_in_flight_finish(
+    incver_server: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = incver_server
+    conn, _ = _in_flight(port, "/drain?seconds=2")
+    time.sleep(0.5)  # the request is in its 2 s sleep in the worker
+    proc.send_signal(signal.SIGTERM)
+    response = conn.getresponse()
+    assert response.status == 200
+    assert proc.wait(timeout=15) == 0
+
+
+def test_sigterm_with_on_sigterm_exit_cuts_a_request_in_flight(
+    abrupt_incver_server: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = abrupt_incver_server
+    conn, sent = _in_flight(port, "/drain?seconds=3")
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    with pytest.raises((http.client.HTTPException, OSError)):
+        conn.getresponse().read()
+    # It exits at once, well before the request's 3 s would have passed.
+    proc.wait(timeout=15)
+    assert time.monotonic() - sent < 2.5
 
 
 def test_kill_ends_the_whole_server_with_status_1(

@@ -42,6 +42,10 @@ ROLL = (
     f"{SCENARIOS}/test_rolling_update.py::"
     "test_rolling_update_replaces_every_pod_without_a_failed_request"
 )
+GRACEFUL = (
+    f"{SCENARIOS}/test_graceful_termination.py::"
+    "test_graceful_pods_lose_no_request_in_a_rollout_and_abrupt_ones_are_shown"
+)
 INTERRUPT = f"{SCENARIOS}/test_interrupt.py::test_interrupted_run_leaves_no_test_namespace"
 
 
@@ -843,6 +847,64 @@ def rolling_update(started: float, rng: random.Random, *, failures: int = 0) -> 
     return _record(ROLL, sim, [probe], figures)
 
 
+def graceful_termination(started: float, rng: random.Random) -> dict:
+    """Two halves of incver rolled at once: the graceful one answers all, the abrupt one loses a
+    few requests right after each of its pods exits."""
+    sim = Sim("ka-r1-test-graceful-pods-lose-no-req-1c2d", started, rng)
+    t = _prober(sim, 0.05)
+    olds = {}
+    for app in ("incver", "incver-abrupt"):
+        olds[app], t = sim.deploy(t + 0.2, app, 3)
+    t_patch = t + 1.0
+    sim.mark(t_patch, "set image", image=IMAGE.format(tag="v2"))
+    probes = []
+    for app, grace, lost in (("incver", 2.3, 0), ("incver-abrupt", 0.2, 4)):
+        traffic = Traffic(app, f"http://{app}/version", 2, 20, 2.0, chunk_s=0.5)
+        traffic.started = sim.wall(t + 0.2)
+        serving = [(t, 1e9, name, "v1") for name in sim.names(olds[app])]
+        refused: list[tuple[float, float]] = []
+        new_rs = f"{app}-{_hash(rng)}"
+        step_t = t_patch + 0.05
+        for step, victim in enumerate(sim.names(olds[app])):
+            name, ready = sim.start_pod(step_t, new_rs, app, tag="v2")
+            serving.append((ready + 0.4, 1e9, name, "v2"))
+            sim.stop_pod(ready + 0.08, victim, grace=grace)
+            until = ready + (grace if grace > 1 else 0.1)
+            serving = [(a, until if pod == victim else b, pod, v) for a, b, pod, v in serving]
+            if lost:
+                refused.append((until, until + 0.6))
+            step_t = ready + 0.1 + step * 0.01
+        if app == "incver-abrupt":
+            sim.mark(step_t + 0.2, "rollouts complete")
+        end = step_t + 5.0
+        lanes = [t + 0.25, t + 0.26]
+        while min(lanes) < end:
+            lane = lanes.index(min(lanes))
+            start = lanes[lane]
+            live = [(pod, v) for a, b, pod, v in serving if a <= start < b]
+            pod, version = rng.choice(live)
+            if any(a <= start < b for a, b in refused) and rng.random() < 0.3:
+                traffic.add(sim.wall(start), 0.001, None, None, status=None, error="refused")
+            else:
+                traffic.add(sim.wall(start), 0.003 + rng.random() * 0.005, pod, version)
+            lanes[lane] = start + 0.02 + 0.004 + rng.random() * 0.003
+        traffic.ended = sim.wall(end + 0.1)
+        probes.append(traffic.to_dict())
+    graceful, abrupt = probes
+    figures = {
+        "replicas": 3,
+        "drain_s": 2,
+        "rollout_s": 4.1,
+        "graceful_requests": graceful["sent"],
+        "graceful_failed": graceful["failed"],
+        "graceful_answers_while_terminating": 212,
+        "abrupt_requests": abrupt["sent"],
+        "abrupt_failed": abrupt["failed"],
+        "abrupt_failed_as": {"refused": abrupt["failed"]},
+    }
+    return _record(GRACEFUL, sim, probes, figures)
+
+
 def _record(nodeid: str, sim: Sim, probes: list[dict], figures: dict) -> dict:
     return {
         "nodeid": nodeid,
@@ -887,6 +949,7 @@ def full_run(
         (READINESS, lambda s: readiness(s, random.Random(seed + 1))),  # noqa: S311
         (HPA, lambda s: autoscaling(s, rng)),
         (ROLL, lambda s: rolling_update(s, rng, failures=3 if failing_rollout else 0)),
+        (GRACEFUL, lambda s: graceful_termination(s, random.Random(seed + 2))),  # noqa: S311
     ]
     for nodeid, make in makers:
         if nodeid == HPA and skip_autoscaling:
