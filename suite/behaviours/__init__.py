@@ -13,6 +13,7 @@ from __future__ import annotations
 from suite.behaviours import (
     autoscaling,
     load_balancing,
+    oom_backoff,
     readiness_gating,
     rolling_update,
     self_healing,
@@ -26,6 +27,7 @@ ALL: tuple[Behaviour, ...] = (
     readiness_gating.BEHAVIOUR,
     autoscaling.BEHAVIOUR,
     rolling_update.BEHAVIOUR,
+    oom_backoff.BEHAVIOUR,
 )
 
 __all__ = ["ALL", "Behaviour", "Catch", "by_key", "of_nodeid"]
