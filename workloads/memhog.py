@@ -98,7 +98,9 @@ def exhaust_memory(limit_mib: int, chunk_mib: int = CHUNK_MIB) -> int:
     return total
 
 
-def before_serving(directory: Path | None = None, exhaust: Callable[[int], int] | None = None) -> bool:
+def before_serving(
+    directory: Path | None = None, exhaust: Callable[[int], int] | None = None
+) -> bool:
     """In the container's main process, before gunicorn starts: run out of memory if this start
     is one of those ``POST /oom`` asked for. True when it allocated (and was not killed)."""
     directory = state_dir() if directory is None else directory

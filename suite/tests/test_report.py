@@ -110,7 +110,7 @@ def test_page_is_well_formed_with_a_section_chart_and_timeline_per_behaviour(htm
         part = _section(html, key)
         assert part.count('class="chart"') >= 1, key
         assert part.count('class="timeline"') >= 1, key
-    assert html.count('class="timeline"') == 7  # one per scenario test (self-healing has three)
+    assert html.count('class="timeline"') == 8  # one per scenario test (self-healing has three)
     # the interrupt scenario has no recording: no timeline, but it is mentioned
     assert "interrupted run leaves no test namespace" in html
 
@@ -495,11 +495,12 @@ def test_the_title_and_verdict_line_say_what_ran_where_and_what_did_not(full):
     failing = runs.full_run(failing_rollout=True, skip_autoscaling=True)
     passed = verdict.summarize(full)
     assert passed.title.startswith("kube-alive on local (v1.34")
-    assert passed.title.endswith(": 5 of 5 behaviours proven")
+    assert passed.title.endswith(": 6 of 6 behaviours proven")
     assert passed.not_run == []
     assert passed.ran.endswith(
         ": load balancing proven, self-healing proven, readiness gating proven, "
-        "CPU autoscaling proven, rolling update proven."
+        "CPU autoscaling proven, rolling update proven, out of memory and the restart back-off "
+        "proven."
     )
     assert not passed.failed
     failed = verdict.summarize(failing)
@@ -510,10 +511,10 @@ def test_the_title_and_verdict_line_say_what_ran_where_and_what_did_not(full):
     )
     only_lb = dict(full, tests=[t for t in full["tests"] if "load_balancing" in t["nodeid"]])
     partial = verdict.summarize(only_lb)
-    assert partial.title.endswith(": 1 of 5 behaviours proven")
+    assert partial.title.endswith(": 1 of 6 behaviours proven")
     assert "Self-healing: not selected in this run" in partial.not_run
     interrupted = verdict.summarize(dict(only_lb, exitstatus=2))
-    assert interrupted.title.endswith(": 1 of 5 behaviours proven, the run was interrupted")
+    assert interrupted.title.endswith(": 1 of 6 behaviours proven, the run was interrupted")
     assert interrupted.title.startswith("kube-alive FAILED on local")
     text = _render(only_lb)
     assert "Not run: Self-healing: not selected in this run" in " ".join(text.split())

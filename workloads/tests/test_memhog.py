@@ -96,5 +96,3 @@ def test_the_route_is_not_on_the_frontend() -> None:
     assert "memhog" not in frontend.EXPERIMENTS
     rules = {rule.rule for rule in frontend.create_app().url_map.iter_rules()}
     assert not [rule for rule in rules if "oom" in rule or "memhog" in rule]
-
-

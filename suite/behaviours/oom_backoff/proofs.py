@@ -80,7 +80,7 @@ class Backoff:
         delay), so only the second waits `initial_s`, the third twice that, and so on."""
         if restart <= 1:
             return 0.0
-        return min(self.initial_s * 2 ** (restart - 2), self.max_s)
+        return float(min(self.initial_s * 2.0 ** (restart - 2), self.max_s))
 
 
 def backoff_of(configz: Mapping[str, Any] | None) -> Backoff:

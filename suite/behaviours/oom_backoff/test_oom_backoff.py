@@ -53,7 +53,7 @@ from suite.behaviours.readiness_gating.proofs import Step, first_answer_from, st
 from suite.cluster import Cluster
 from suite.fixtures import Workloads
 from suite.floors import Floor
-from suite.kube import JSON, PODS, SERVICES, KubeError, get_object, is_pod_ready, name_of
+from suite.kube import JSON, SERVICES, KubeError, get_object, is_pod_ready, name_of
 from suite.recorder import Recorder
 from suite.traffic import Answer, BackgroundProbe, Prober, ProbeRequest, pod_request
 from suite.waiting import Done, Failed, Pending, Verdict, WaitFailed
@@ -443,8 +443,7 @@ def test_oom_killed_container_restarts_with_backoff_while_the_service_answers(
         staircase = proofs.staircase_problems(delays)
         assert not staircase, (
             f"pod/{victim}'s restarts against the crash-loop back-off ({backoff.source}: "
-            f"{backoff.initial_s:g}s doubling, at most {backoff.max_s:g}s): "
-            + "; ".join(staircase)
+            f"{backoff.initial_s:g}s doubling, at most {backoff.max_s:g}s): " + "; ".join(staircase)
         )
         leaving = step_problems(
             [
