@@ -70,6 +70,7 @@ CHECK_IMAGE = "localhost/kube-alive/workloads:v1"
 #: and each is one a scenario depends on, so only reading the admitted objects back catches it.
 SLOWED_LIVENESS_PERIOD_S = 10
 CHANGED_CPU_REQUEST = "200m"  # cpuhog submits 100m with a 250m limit: still within the limit
+RAISED_MEMORY_LIMIT = "1Gi"  # memhog submits 96Mi and allocates 512 MiB: no OOM under 1Gi
 
 #: The variants' settings: valid, and different from this cluster's normal ones
 #: (config.HPA_SYNC_S, config.METRICS_RESOLUTION_S, kube-proxy's iptables defaults).
@@ -257,6 +258,13 @@ def _cpu_request_changed(obj: Mapping[str, Any]) -> str | None:
     if cpu == CHANGED_CPU_REQUEST:
         return None
     return f"a dry-run cpuhog pod was admitted with a cpu request of {cpu}"
+
+
+def _memory_limit_raised(obj: Mapping[str, Any]) -> str | None:
+    memory = ((_container(obj).get("resources") or {}).get("limits") or {}).get("memory")
+    if memory == RAISED_MEMORY_LIMIT:
+        return None
+    return f"a dry-run memhog pod was admitted with a memory limit of {memory}"
 
 
 def _session_affinity(obj: Mapping[str, Any]) -> str | None:
@@ -458,6 +466,30 @@ FAULTS: dict[str, Fault] = {
                     },
                 },
                 seen=_session_affinity,
+            ),
+        ),
+        Fault(
+            name="admission-memory-limit-raised",
+            component="kube-apiserver",
+            broken="the memhog pods' memory limit, rewritten at admission",
+            how=f"a MutatingAdmissionPolicy sets the memory limit {RAISED_MEMORY_LIMIT} "
+            "(submitted: 96Mi) on memhog pods in the suite's namespaces",
+            admission=Admission(
+                resource="pods",
+                app="memhog",
+                condition="has(object.spec.containers[0].resources.limits) && "
+                "'memory' in object.spec.containers[0].resources.limits",
+                patch='[JSONPatch{op: "replace", '
+                'path: "/spec/containers/0/resources/limits/memory", '
+                f'value: "{RAISED_MEMORY_LIMIT}"}}]',
+                sample=_sample_pod(
+                    "memhog",
+                    resources={
+                        "requests": {"cpu": "50m", "memory": "96Mi"},
+                        "limits": {"cpu": "500m", "memory": "96Mi"},
+                    },
+                ),
+                seen=_memory_limit_raised,
             ),
         ),
     )

@@ -25,6 +25,13 @@ class ContainerView:
     last_reason: str = ""
     last_exit_code: int | None = None
     image: str = ""
+    #: When the current run started (running or terminated) and ended (terminated), and the last
+    #: terminated run's, as the kubelet reports them (RFC 3339, whole seconds): a restart's delay
+    #: is the one run's end to the next one's start.
+    started_at: str = ""
+    finished_at: str = ""
+    last_started_at: str = ""
+    last_finished_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,10 @@ def _container_view(status: Mapping[str, Any], images: Mapping[str, str]) -> Con
         last_reason=str(last.get("reason") or ""),
         last_exit_code=int(last["exitCode"]) if last.get("exitCode") is not None else None,
         image=images.get(name) or str(status.get("image") or ""),
+        started_at=str(detail.get("startedAt") or "") if kind != "waiting" else "",
+        finished_at=str(detail.get("finishedAt") or "") if kind == "terminated" else "",
+        last_started_at=str(last.get("startedAt") or ""),
+        last_finished_at=str(last.get("finishedAt") or ""),
     )
 
 

@@ -4,4 +4,4 @@ Each app is a module with ``create_app() -> flask.Flask``; ``python -m workloads
 with gunicorn on port 8080 (see ``workloads.__main__``).
 """
 
-APPS = ("getip", "healthcheck", "cpuhog", "incver", "prober", "frontend")
+APPS = ("getip", "healthcheck", "cpuhog", "incver", "prober", "frontend", "memhog")

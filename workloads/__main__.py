@@ -22,7 +22,7 @@ from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from gunicorn.errors import HaltServer  # type: ignore[import-untyped]
 
-from workloads import APPS
+from workloads import APPS, memhog
 from workloads.healthcheck import KILL_EXIT_STATUS, MASTER_PID_ENV
 from workloads.incver import LIFECYCLE_KEY
 
@@ -64,6 +64,8 @@ SERVING: dict[str, Serving] = {
     # Each /probe holds a thread for up to 600 s and starts its own request threads.
     "prober": Serving(workers=1, threads=8, graceful_timeout=5),
     "frontend": Serving(),
+    # One worker: the memory is the master's to exhaust (see workloads.memhog).
+    "memhog": Serving(workers=1, threads=4, graceful_timeout=5),
 }
 
 
@@ -141,6 +143,14 @@ class _Arbiter(Arbiter):  # type: ignore[misc]
             self.kill_workers(signal.SIGKILL)
         super().handle_term()
 
+    def handle_winch(self) -> None:
+        # memhog's POST /oom: the master (the container's main process) runs out of memory, so
+        # the OOM killer ends the container, not one worker gunicorn would replace.
+        if getattr(self.app, "app_name", None) == "memhog":
+            memhog.exhaust_memory(memhog.allocate_mib())
+            return
+        super().handle_winch()
+
 
 class WorkloadServer(BaseApplication):  # type: ignore[misc]
     """gunicorn serving ``workloads.<app>:create_app()``."""
@@ -176,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return USAGE_EXIT_STATUS
+    if args[0] == "memhog":
+        # Before gunicorn: this start may be one that POST /oom asked to run out of memory.
+        memhog.before_serving()
     WorkloadServer(args[0], gunicorn_options(args[0])).run()
     return 0
 

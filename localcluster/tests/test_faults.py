@@ -163,12 +163,13 @@ def _container(app: str) -> dict[str, Any]:
     return dict(container)
 
 
-def test_the_wider_matrix_has_four_admission_faults_and_four_variants():
+def test_the_wider_matrix_has_five_admission_faults_and_four_variants():
     assert set(ADMISSION_FAULTS) == {
         "admission-probe-slowed",
         "admission-readiness-stripped",
         "admission-cpu-request-changed",
         "admission-session-affinity",
+        "admission-memory-limit-raised",
     }
     assert set(faults.VARIANTS) == {
         "hpa-sync-slow",
@@ -235,6 +236,8 @@ def test_the_dry_run_check_tells_a_rewritten_object_from_a_submitted_one(name):
             container["livenessProbe"]["periodSeconds"] = faults.SLOWED_LIVENESS_PERIOD_S
         elif "readinessProbe" in container:
             del container["readinessProbe"]
+        elif admission.app == "memhog":
+            container["resources"]["limits"]["memory"] = faults.RAISED_MEMORY_LIMIT
         else:
             container["resources"]["requests"]["cpu"] = faults.CHANGED_CPU_REQUEST
     assert admission.seen(sample) is None
@@ -250,6 +253,8 @@ def test_each_admission_fault_changes_a_value_the_manifests_submit_to_another_va
     # Above its limit the API server would reject the pod instead of admitting it changed.
     assert millicores <= int(cpuhog["limits"]["cpu"].removesuffix("m"))
     assert "sessionAffinity" not in _manifest("getip", "Service")["spec"]
+    memhog = _container("memhog")["resources"]
+    assert memhog["limits"]["memory"] != faults.RAISED_MEMORY_LIMIT
 
 
 def test_the_api_server_serves_mutating_admission_policies(paths):

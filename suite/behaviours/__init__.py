@@ -14,6 +14,7 @@ from suite.behaviours import (
     autoscaling,
     graceful_termination,
     load_balancing,
+    oom_backoff,
     readiness_gating,
     rolling_update,
     self_healing,
@@ -28,6 +29,7 @@ ALL: tuple[Behaviour, ...] = (
     autoscaling.BEHAVIOUR,
     rolling_update.BEHAVIOUR,
     graceful_termination.BEHAVIOUR,
+    oom_backoff.BEHAVIOUR,
 )
 
 __all__ = ["ALL", "Behaviour", "Catch", "by_key", "of_nodeid"]

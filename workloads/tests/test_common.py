@@ -21,6 +21,7 @@ GET_PATHS = {
     "incver": "/version",
     "prober": "/healthz",
     "frontend": "/healthz",
+    "memhog": "/",
 }
 
 

@@ -239,3 +239,24 @@ def test_sigterm_stops_the_server_gracefully_with_status_0(
     # gunicorn's own log lines are JSON too.
     for line in proc.stderr.read().decode().splitlines():
         assert json.loads(line)["kind"] == "log"
+
+
+def test_sigwinch_makes_only_the_memhog_master_run_out_of_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from workloads import memhog
+
+    allocated: list[int] = []
+    monkeypatch.setattr(memhog, "exhaust_memory", allocated.append)
+    arbiter = _Arbiter.__new__(_Arbiter)
+    arbiter.app = SimpleNamespace(app_name="memhog")
+    arbiter.handle_winch()
+    assert allocated == [memhog.allocate_mib()]
+    # Any other app: gunicorn's own handling (not daemonized: ignored).
+    arbiter.app = SimpleNamespace(app_name="getip")
+    arbiter.cfg = SimpleNamespace(daemon=False)
+    arbiter.log = SimpleNamespace(debug=lambda *args: None)
+    arbiter.handle_winch()
+    assert allocated == [memhog.allocate_mib()]

@@ -46,6 +46,10 @@ GRACEFUL = (
     f"{SCENARIOS}/test_graceful_termination.py::"
     "test_graceful_pods_lose_no_request_in_a_rollout_and_abrupt_ones_are_shown"
 )
+OOM = (
+    f"{SCENARIOS}/test_oom_backoff.py::"
+    "test_oom_killed_container_restarts_with_backoff_while_the_service_answers"
+)
 INTERRUPT = f"{SCENARIOS}/test_interrupt.py::test_interrupted_run_leaves_no_test_namespace"
 
 
@@ -612,6 +616,76 @@ def readiness(started: float, rng: random.Random) -> dict:
     return _record(READINESS, sim, [probe], figures)
 
 
+def oom_backoff(started: float, rng: random.Random) -> dict:
+    sim = Sim("ka-r1-test-oom-killed-container-restart-2c4e", started, rng)
+    t = _prober(sim, 0.05)
+    rs, t = sim.deploy(t + 0.4, "memhog", 2)
+    victim, other = sim.names(rs)
+    traffic = Traffic("memhog", "http://memhog/", 2, 50, 2.0, chunk_s=3.0)
+    traffic.started = sim.wall(t + 0.3)
+    t_oom = t + 1.0
+    sim.mark(t_oom, "oom", pod=victim)
+    # killed at once, restarted at once; then 10 s and 20 s of back-off (whole seconds)
+    kills = [t_oom + 0.6, t_oom + 2.6, t_oom + 15.6]
+    starts = [t_oom + 1.6, t_oom + 14.6, t_oom + 37.6]
+    sim.change(kills[0], victim, ready=False, state="terminated", reason="OOMKilled", exit_code=137)
+    sim.mark(kills[0] + 0.4, "not ready", pod=victim)
+    sim.mark(kills[0] + 0.45, "out of the slice", pod=victim)
+    routed_out = kills[0] + 1.5
+    for index, (start, kill) in enumerate(zip(starts, [*kills[1:], None], strict=True)):
+        last = {"restarts": index + 1, "last_reason": "OOMKilled", "last_exit_code": 137}
+        sim.change(start, victim, state="running", reason="", exit_code=None, **last)
+        if kill is not None:
+            sim.change(kill, victim, state="terminated", reason="OOMKilled", exit_code=137)
+            sim.change(kill + 0.5, victim, state="waiting", reason="CrashLoopBackOff")
+    t_ready = starts[-1] + 1.5
+    sim.change(t_ready, victim, ready=True)
+    sim.mark(t_ready + 0.02, "ready again", pod=victim)
+    sim.mark(t_ready + 0.05, "back in the slice", pod=victim)
+    end = t_ready + 2.5
+    clock = t + 0.35
+    lanes = [clock, clock + 0.03]
+    failed = 0
+    while min(lanes) < end:
+        lane = lanes.index(min(lanes))
+        start = lanes[lane]
+        routed = start < routed_out or start > t_ready + 1.0
+        pod = rng.choice([other, victim] if routed else [other])
+        if pod == victim and kills[0] <= start < routed_out:
+            traffic.add(sim.wall(start), 0.002, None, None, status=None, error="refused")
+            failed += 1
+        else:
+            traffic.add(sim.wall(start), 0.004 + rng.random() * 0.006, pod, "v1")
+        lanes[lane] = start + 0.05 + 0.01 + rng.random() * 0.004
+    traffic.ended = sim.wall(end + 0.1)
+    probe = traffic.to_dict()
+    runs = [(t_oom - 6.0, kills[0]), *zip(starts, kills[1:], strict=False), (starts[-1], None)]
+    delays = [round(start - kill) for kill, start in zip(kills, starts, strict=True)]
+    figures = {
+        "kills": 3,
+        "reasons": ["OOMKilled"] * 3,
+        "restart_delays_s": delays,
+        "expected_backoff_s": [0.0, 10.0, 20.0],
+        "delay_windows_s": [[-1.0, 4.0], [9.0, 29.0], [19.0, 39.0]],
+        "backoff_source": "the kubelet's defaults",
+        "runs": [
+            {
+                "started": round(sim.wall(a)),
+                "finished": round(sim.wall(b)) if b is not None else None,
+                "reason": "OOMKilled" if b is not None else "",
+            }
+            for a, b in runs
+        ],
+        "serving_again_after_s": round(t_ready - t_oom, 2),
+        "requests": probe["sent"],
+        "failed": probe["failed"],
+        "failed_after_oom": failed,
+        "answered_by": probe["by_pod"],
+        "restart_count": 3,
+    }
+    return _record(OOM, sim, [probe], figures)
+
+
 def autoscaling(started: float, rng: random.Random) -> dict:
     sim = Sim("ka-r1-test-cpu-load-scales-the-deploym-5e7a", started, rng)
     t = _prober(sim, 0.05)
@@ -950,6 +1024,7 @@ def full_run(
         (HPA, lambda s: autoscaling(s, rng)),
         (ROLL, lambda s: rolling_update(s, rng, failures=3 if failing_rollout else 0)),
         (GRACEFUL, lambda s: graceful_termination(s, random.Random(seed + 2))),  # noqa: S311
+        (OOM, lambda s: oom_backoff(s, random.Random(seed + 3))),  # noqa: S311
     ]
     for nodeid, make in makers:
         if nodeid == HPA and skip_autoscaling:
