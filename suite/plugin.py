@@ -17,8 +17,9 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from _pytest import junitxml
 
-from suite import claims, evidence, namespaces, naming, report
+from suite import claims, evidence, files, namespaces, naming, report
 from suite.context import CONTEXT_KEY
 from suite.kube import KubeconfigError, KubeError
 from suite.preflight import ClusterError, ClusterFacts, connect
@@ -31,6 +32,7 @@ from suite.session import (
     SessionState,
     TestOutcome,
     make_log,
+    start_log,
 )
 from suite.settings import (
     INI_FAIL_ON_SKIP,
@@ -219,6 +221,44 @@ def pytest_configure(config: pytest.Config) -> None:
         if previous in (signal.SIG_DFL, None):
             config.stash[_PREVIOUS_SIGTERM] = previous
             signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
+class _AtomicJUnitXML:
+    """pytest's junitxml plugin truncates junit.xml and writes it in place; this points it at a
+    temporary file beside it while it writes, which then replaces junit.xml in one step (a CI
+    step or a second run reading it never sees half a file)."""
+
+    def __init__(self, xml: Any) -> None:
+        self.xml = xml
+
+    # Innermost of the wrappers: the file is in place before the terminal reporter's wrapper
+    # prints the summary that names it.
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self) -> Generator[None, None, None]:
+        target = Path(self.xml.logfile)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with files.replacing(target) as temporary:
+                self.xml.logfile = str(temporary)
+                yield
+        finally:
+            # The terminal summary names the file as the user asked for it.
+            self.xml.logfile = str(target)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Controller (or the only process) of a run that may reach a cluster, before xdist starts
+    its workers (xdist's own session start runs last): start a fresh kube-alive.log, and have
+    junit.xml written atomically."""
+    config = session.config
+    state = config.stash[STATE_KEY]
+    if state.is_worker or state.settings.cluster is None or config.option.collectonly:
+        return
+    start_log(state)
+    xml = config.stash.get(junitxml.xml_key, None)
+    if xml is not None:
+        config.pluginmanager.register(_AtomicJUnitXML(xml), "kube-alive-junitxml")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -7,6 +7,7 @@ how to reach the cluster (for the final sweep) and each test's recording (for re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from suite import naming
+from suite.files import write_atomic
 from suite.settings import Settings
 
 RUN_ID_INPUT = "kube_alive_run_id"
@@ -158,13 +160,29 @@ class SessionState:
 
 
 def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, default=str))
-    temporary.replace(path)
+    write_atomic(path, json.dumps(data, default=str))
 
 
 STATE_KEY = pytest.StashKey[SessionState]()
 LOG_FILE = "kube-alive.log"
+#: The previous run's log, kept once (the one before it is gone).
+PREVIOUS_LOG_FILE = f"{LOG_FILE}.1"
+
+
+def start_log(state: SessionState) -> None:
+    """Controller (or the only process), at session start, before any xdist worker exists: this
+    run's kube-alive.log starts empty; the previous run's is kept as kube-alive.log.1.
+
+    Only the controller rotates: workers of the same run append to the file it started (their
+    lines carry the run id and the worker's name), and a worker that rotated would throw away
+    what the controller and the other workers wrote.
+    """
+    if state.is_worker:
+        return
+    directory = state.settings.report_dir
+    # No log yet is the first run; an unwritable report directory is said by the settings check.
+    with contextlib.suppress(OSError):
+        os.replace(directory / LOG_FILE, directory / PREVIOUS_LOG_FILE)
 
 
 def make_log(config: pytest.Config, state: SessionState) -> Callable[[str], None]:

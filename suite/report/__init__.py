@@ -19,6 +19,7 @@ from typing import Any
 
 import jinja2
 
+from suite.files import write_atomic
 from suite.report import verdict, views
 from suite.session import SessionState, TestOutcome
 
@@ -130,7 +131,7 @@ def write(
     directory = state.settings.report_dir
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / "report.json"
-    json_path.write_text(json.dumps(document, default=str, indent=1))
+    write_atomic(json_path, json.dumps(document, default=str, indent=1))
     html_path = directory / "report.html"
-    html_path.write_text(render_html_or_fallback(document))
+    write_atomic(html_path, render_html_or_fallback(document))
     return [json_path, html_path]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from suite.files import write_atomic
 from suite.report import SCHEMA_VERSION, render_html
 from suite.report.views import VERDICT_WORDS
 
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return USAGE_EXIT_STATUS
     try:
-        output.write_text(html)
+        write_atomic(output, html)
     except OSError as error:
         print(f"{PROG}: cannot write {output}: {error}", file=sys.stderr)
         return USAGE_EXIT_STATUS

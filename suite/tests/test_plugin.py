@@ -689,3 +689,69 @@ def test_a_failed_test_records_the_kind_of_failure_and_the_exceptions_own_messag
         "message": "no namespace: kube-proxy",
         "exception": "RuntimeError",
     }
+
+
+LOGS_A_LINE = """
+from suite.session import STATE_KEY, make_log
+
+def test_{name}(request):
+    state = request.config.stash[STATE_KEY]
+    make_log(request.config, state)("a line from {name}")
+    state.write_cluster({{"provider": "existing", "describe": "fake"}})
+"""
+
+
+def test_each_run_starts_a_fresh_log_and_keeps_the_previous_one_once(pytester):
+    kubeconfig = unreachable_kubeconfig(pytester.path / "kubeconfig")
+    cluster = ("--cluster=existing", f"--kubeconfig={kubeconfig}")
+    log = pytester.path / "reports" / "kube-alive.log"
+    log.parent.mkdir()
+    log.write_text("the run before last\n")
+    for name in ("first", "second"):
+        pytester.makepyfile(test_it=LOGS_A_LINE.format(name=name))
+        pytester.runpytest(*PLUGIN, *cluster).assert_outcomes(passed=1)
+    assert "a line from second" in log.read_text()
+    assert "first" not in log.read_text()
+    previous = log.with_name("kube-alive.log.1").read_text()
+    assert "a line from first" in previous
+    assert "the run before last" not in previous
+    # Without a cluster (the unit tests) the logs are left alone.
+    pytester.runpytest(*PLUGIN, "-m", "not e2e")
+    assert "a line from second" in log.read_text()
+
+
+def test_xdist_workers_append_to_the_log_the_controller_started(pytester, monkeypatch):
+    # The inner run imports this checkout's plugin, not the one an editable install points at.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    kubeconfig = unreachable_kubeconfig(pytester.path / "kubeconfig")
+    log = pytester.path / "reports" / "kube-alive.log"
+    log.parent.mkdir()
+    log.write_text("the previous run\n")
+    pytester.makepyfile(
+        test_a=LOGS_A_LINE.format(name="a"),
+        test_b=LOGS_A_LINE.format(name="b"),
+    )
+    result = pytester.runpytest_subprocess(
+        *PLUGIN, "--cluster=existing", f"--kubeconfig={kubeconfig}", "-n", "2"
+    )
+    result.assert_outcomes(passed=2)
+    text = log.read_text()
+    assert "a line from a" in text
+    assert "a line from b" in text
+    assert "the previous run" not in text
+    assert log.with_name("kube-alive.log.1").read_text() == "the previous run\n"
+
+
+def test_junit_xml_is_replaced_not_rewritten_in_place(pytester):
+    pytester.makepyfile(USES_A_CLUSTER)
+    kubeconfig = unreachable_kubeconfig(pytester.path / "kubeconfig")
+    junit = pytester.path / "reports" / "junit.xml"
+    junit.parent.mkdir()
+    junit.write_text("<old/>")
+    with junit.open() as reader:
+        result = pytester.runpytest(*PLUGIN, "--cluster=existing", f"--kubeconfig={kubeconfig}")
+        result.assert_outcomes(passed=1)
+        assert reader.read() == "<old/>"
+    assert "<testsuite" in junit.read_text()
+    result.stdout.fnmatch_lines([f"*generated xml file: {junit}*"])
+    assert sorted(p.name for p in junit.parent.iterdir() if p.name.endswith(".tmp")) == []

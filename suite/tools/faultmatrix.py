@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from suite import behaviours, claims
+from suite.files import write_atomic
 from suite.report import catches
 from suite.tools.reading import failure_line
 
@@ -428,9 +429,9 @@ def write(report_dir: Path, matrix: Mapping[str, Any]) -> tuple[Path, Path]:
     """fault-matrix.json and its page, fault-matrix.html, into report_dir."""
     report_dir.mkdir(parents=True, exist_ok=True)
     json_path = report_dir / catches.FILE
-    json_path.write_text(json.dumps(matrix, indent=1, default=str))
+    write_atomic(json_path, json.dumps(matrix, indent=1, default=str))
     html_path = report_dir / catches.PAGE
-    html_path.write_text(catches.render(matrix))
+    write_atomic(html_path, catches.render(matrix))
     return json_path, html_path
 
 
@@ -441,7 +442,7 @@ def redraw(path: Path) -> int:
         print(f"{path}: not a fault-matrix.json (missing, unreadable or not a matrix)")
         return 2
     page = path.with_name(catches.PAGE)
-    page.write_text(catches.render(matrix))
+    write_atomic(page, catches.render(matrix))
     print(page)
     return 0
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from suite import floors
 from suite.behaviours.autoscaling import BEHAVIOUR as AUTOSCALING
+from suite.files import write_atomic
 from suite.providers import provider_classes
 from suite.tools.reading import scalar_figures
 
@@ -249,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs.append((_report(load_dir), _report(beside_dir)))
     result = compare(_report(out / "alone"), pairs)
     text = markdown(result)
-    (out / "side-by-side.md").write_text(text + "\n")
-    (out / "side-by-side.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_atomic(out / "side-by-side.md", text + "\n")
+    write_atomic(out / "side-by-side.json", json.dumps(result, indent=1) + "\n")
     print(text)
     say(f"written: {out / 'side-by-side.md'}")
     return 0 if ok(result) else 1

@@ -45,6 +45,7 @@ from types import FrameType
 from typing import Any, Protocol
 
 from suite import behaviours, naming
+from suite.files import write_atomic
 from suite.providers import provider_classes
 from suite.tools.reading import failure_line, scalar_figures
 
@@ -243,9 +244,9 @@ def write(directory: Path, soak: dict[str, Any]) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     document = dict(soak, counts=counts(soak["runs"]), spread=spread(soak["runs"]))
     json_path = directory / "soak.json"
-    json_path.write_text(json.dumps(document, indent=1, default=str))
+    write_atomic(json_path, json.dumps(document, indent=1, default=str))
     md_path = directory / "soak.md"
-    md_path.write_text(markdown(soak))
+    write_atomic(md_path, markdown(soak))
     return json_path, md_path
 
 
