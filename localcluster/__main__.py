@@ -60,7 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build (or find cached) every component and the pause image")
-    sub.add_parser("up", help="start the cluster (reuses a healthy running one)")
+    up = sub.add_parser(
+        "up",
+        help="start the cluster (reuses a healthy running one); an applied fault or variant is "
+        "left as it is and `up` fails naming it, unless --restore",
+    )
+    up.add_argument(
+        "--restore",
+        action="store_true",
+        help="clear an applied fault or variant (or a crashed run's record of one) and start the "
+        "normal cluster",
+    )
     sub.add_parser("down", help="stop everything `up` started and remove the cluster's state")
     sub.add_parser("status", help="each component's state; exit 0 only when healthy")
     sub.add_parser("kubeconfig", help="print the admin kubeconfig's path")
@@ -98,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             api.build(stderr_log)
         elif args.command == "up":
-            api.up(stderr_log)
+            api.up(stderr_log, restore=args.restore)
         elif args.command == "down":
             api.down(stderr_log)
         elif args.command == "status":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from localcluster import build as _build
 from localcluster import cluster, config, faults, processes
-from localcluster.util import ClusterError, Log
+from localcluster.util import ClusterError, Log, file_lock
 from suite import images
 
 __all__ = [
@@ -29,8 +30,36 @@ __all__ = [
 ]
 
 
+#: The lock every command that changes the cluster takes (`up`, `down`, `fault`/`variant`
+#: `apply`/`clear`), so two at once cannot interleave. In the cache directory: `down` removes the
+#: state directory, and a lock file removed while held would let the next command in beside it.
+COMMAND_LOCK = "localcluster.lock"
+#: How long a command waits for another one to finish. The longest holder is a cold `up` (the Go
+#: builds: about 25 minutes on 2 cores, README); a warm `up`, `down` or a fault switch holds it
+#: for a minute or two.
+COMMAND_LOCK_WAIT_S = 1800.0
+
+
 def _paths() -> config.Paths:
     return config.Paths.default()
+
+
+@contextlib.contextmanager
+def _one_at_a_time(command: str, log: Log) -> Iterator[None]:
+    """Hold the command lock; a second command waits, saying who holds it, then fails in one
+    line (localcluster.util.file_lock)."""
+    what = f"localcluster {command} (one command at a time changes the cluster)"
+    path = _paths().cache / COMMAND_LOCK
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(file_lock(path, what, log, wait_s=COMMAND_LOCK_WAIT_S))
+    except PermissionError:
+        raise ClusterError(
+            f"cannot take the lock {path} as this user: the local cluster is root's, run it with "
+            "sudo"
+        ) from None
+    with held:
+        yield
 
 
 def kubeconfig_path() -> Path:
@@ -64,17 +93,38 @@ def build(log: Log) -> None:
     _build.build_pause_image(paths, log)
 
 
-def up(log: Log) -> None:
-    """Start the cluster unless a healthy one runs (an applied fault is cleared); idempotent."""
-    if faults.active(_paths()) is None and is_healthy():
-        log(f"a healthy local cluster is running; KUBECONFIG={kubeconfig_path()}")
-        return
-    cluster.up(_paths(), log)
+def applied_change_problem() -> str | None:
+    """None when no fault or variant is applied, else the one line `up` fails with: which one,
+    and how to clear it. Someone applied it on purpose (a fault matrix, a person showing a
+    failure), or a crashed run left its record: `up` must not undo it behind their back."""
+    change = faults.active(_paths())
+    if change is None:
+        return None
+    return (
+        f"{change.kind} {change.name} is applied ({change.how}); `up` leaves it as it is: clear "
+        f"it with `python -m localcluster {change.kind} clear`, or restore the normal cluster in "
+        "one step with `python -m localcluster up --restore`"
+    )
+
+
+def up(log: Log, *, restore: bool = False) -> None:
+    """Start the cluster unless a healthy one runs; idempotent. An applied fault or variant is
+    left alone and fails `up` (applied_change_problem), unless `restore` (then it is cleared
+    and the normal cluster started)."""
+    with _one_at_a_time("up", log):
+        problem = applied_change_problem()
+        if problem is not None and not restore:
+            raise ClusterError(problem)
+        if problem is None and is_healthy():
+            log(f"a healthy local cluster is running; KUBECONFIG={kubeconfig_path()}")
+            return
+        cluster.up(_paths(), log)
 
 
 def down(log: Log) -> None:
     """Stop everything `up` started and remove its state (binaries stay cached)."""
-    cluster.down(_paths(), log)
+    with _one_at_a_time("down", log):
+        cluster.down(_paths(), log)
 
 
 def status(out: Log) -> bool:
@@ -107,12 +157,14 @@ def load_images(refs: Sequence[str], log: Log) -> None:
 
 def fault_apply(name: str, log: Log) -> None:
     """Switch the running cluster to the named fault (see `localcluster.faults`)."""
-    faults.apply(_paths(), name, log, healthy=is_healthy)
+    with _one_at_a_time("fault apply", log):
+        faults.apply(_paths(), name, log, healthy=is_healthy)
 
 
 def fault_clear(name: str | None, log: Log) -> None:
     """Switch back from the applied fault (checking it is `name`, if given)."""
-    faults.clear(_paths(), log, name)
+    with _one_at_a_time("fault clear", log):
+        faults.clear(_paths(), log, name)
 
 
 def fault_active() -> str | None:
@@ -123,12 +175,14 @@ def fault_active() -> str | None:
 
 def variant_apply(name: str, log: Log) -> None:
     """Switch the running, healthy cluster to the named variant (see `localcluster.faults`)."""
-    faults.apply_variant(_paths(), name, log, healthy=is_healthy)
+    with _one_at_a_time("variant apply", log):
+        faults.apply_variant(_paths(), name, log, healthy=is_healthy)
 
 
 def variant_clear(name: str | None, log: Log) -> None:
     """Switch back from the applied variant (checking it is `name`, if given)."""
-    faults.clear(_paths(), log, name)
+    with _one_at_a_time("variant clear", log):
+        faults.clear(_paths(), log, name)
 
 
 def variant_active() -> str | None:

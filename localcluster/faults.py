@@ -8,9 +8,10 @@ setting to another valid value (a slower controller clock, another dataplane mod
 scenario must still pass under it.
 
 `apply` records the change in `<state>/run/fault.json` BEFORE it touches anything, so a run that
-crashes half-way still leaves a record that `clear` (and `up`, which calls it) acts on: `python -m
-localcluster up` always brings back the normal cluster. Only one change (fault or variant) is
-applied at a time.
+crashes half-way still leaves a record that `clear` (and `up --restore`, which calls it) acts on:
+`python -m localcluster up --restore` always brings back the normal cluster. A plain `up` leaves
+an applied change alone and fails naming it (localcluster.api.up). Only one change (fault or
+variant) is applied at a time.
 
 While a change is applied, `/tmp/kube-alive-fault.lock` (override: KUBE_ALIVE_FAULT_LOCK) holds
 its name (a variant's prefixed with "variant "), so other people and tools sharing the cluster can
@@ -828,7 +829,7 @@ def clear(paths: config.Paths, log: Log, name: str | None = None, *, restart: bo
         elif change.admission is not None:
             log(
                 f"{change.kind} {change.name}: the API server does not answer; its policies go "
-                "once it runs (`python -m localcluster up`)"
+                "once it runs (`python -m localcluster up --restore`)"
             )
             return True
     else:

@@ -79,14 +79,20 @@ def tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text[-lines:])
 
 
+#: How often a bounded wait for a file lock tries it again (flock itself has no timeout).
+LOCK_RETRY_S = 0.5
+
+
 @contextlib.contextmanager
-def file_lock(path: Path, what: str, log: Log) -> Iterator[float]:
+def file_lock(path: Path, what: str, log: Log, *, wait_s: float | None = None) -> Iterator[float]:
     """Hold an exclusive lock on `path` (an flock, between processes and between threads);
     yields the seconds spent waiting for it.
 
     The lock is tried without blocking first, so a wait behind another holder is said through
     `log` (with `what` the lock guards, and who holds it) instead of looking like a hang. The
     holder writes its pid into the file for that message; the lock, not the file, excludes.
+    With `wait_s`, a holder that keeps it longer than that fails the wait: ClusterError, one
+    line naming the holder.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as handle:
@@ -94,8 +100,12 @@ def file_lock(path: Path, what: str, log: Log) -> Iterator[float]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"{what}: waiting for the lock held by {_lock_holder(handle)} ({path})")
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            bound = "" if wait_s is None else f", at most {wait_s:.0f}s"
+            log(f"{what}: waiting for the lock held by {_lock_holder(handle)} ({path}){bound}")
+            if wait_s is None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            else:
+                _wait_for_lock(handle, path, what, wait_s)
         waited = time.monotonic() - started
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
@@ -106,6 +116,23 @@ def file_lock(path: Path, what: str, log: Log) -> Iterator[float]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _wait_for_lock(handle: IO[str], path: Path, what: str, wait_s: float) -> None:
+    def taken() -> str | None:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _lock_holder(handle)
+        return None
+
+    try:
+        poll(taken, what=what, seconds=wait_s, interval=LOCK_RETRY_S)
+    except ClusterError:
+        raise ClusterError(
+            f"{what}: the lock is still held by {_lock_holder(handle)} after {wait_s:.0f}s "
+            f"({path}); try again once it is done"
+        ) from None
+
+
 def _lock_holder(handle: IO[str]) -> str:
     """`pid N (its command line)` from a lock file's content; `another process` when unknown."""
     handle.seek(0)
@@ -113,9 +140,11 @@ def _lock_holder(handle: IO[str]) -> str:
     if not pid.isdigit():
         return "another process"
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return f"pid {pid}"
+    # One line whatever the command (a `python -c` program has newlines in its argument).
+    command = " ".join(raw.split())
     return f"pid {pid} ({command[:120]})" if command else f"pid {pid}"
 
 
