@@ -5,12 +5,19 @@ first, each failing in one line that says what to fix; a kind newer than the tes
 one-line warning. The cluster is created from the node image (`--kind-node-image`, else
 $KUBE_ALIVE_KIND_NODE_IMAGE, else kind's release image, by digest) when it does not exist, and
 deleted again by this run's teardown unless `--keep-cluster`, also when the run is interrupted
-during create. An
-existing cluster is reused when its nodes are Ready, and replaced (with a message) when not: a
-crashed run's remains. Images are built with docker from workloads/Dockerfile when docker does not
-have them, and copied to the nodes with `kind load docker-image`. kind clusters come without
-metrics-server: a node image made by `python -m localcluster kind-node-image` carries it (image
-and manifest), anything else gets the upstream release manifest.
+during create. An existing cluster is reused when its nodes are Ready, and replaced (with a
+message) when not: a crashed run's remains.
+
+The name is fixed, so runs at once share the cluster (ClusterUsers): each live run has a record
+(pid, its start time, command), and one lock orders the decisions. A cluster that is not Ready
+is replaced only when no other live run uses it, else the run fails saying who uses it; the run
+that created the cluster deletes it at the end only when no other run uses it, else it leaves
+that to the last of them.
+
+Images are built with docker from workloads/Dockerfile when docker does not have them, and
+copied to the nodes with `kind load docker-image`. kind clusters come without metrics-server: a
+node image made by `python -m localcluster kind-node-image` carries it (image and manifest),
+anything else gets the upstream release manifest.
 
 Pod and Service ranges (POD_SUBNET, SERVICE_SUBNET) are chosen off the local cluster's, whose
 forwarding guard on the host drops bridged traffic from its own pod range.
@@ -18,16 +25,21 @@ forwarding guard on the host drops bridged traffic from its own pod range.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import yaml
 
+from localcluster.util import ClusterError, file_lock
 from suite import images
+from suite.files import write_atomic
 from suite.kube import Kube
 from suite.preflight import METRICS_APISERVICE, host_architecture, metrics_api_problem
 from suite.providers.base import (
@@ -96,8 +108,14 @@ METRICS_SERVER_PATCH = (
     '"value": "--kubelet-insecure-tls"}]'
 )
 CREATE_TIMEOUT_S = 600
+DELETE_TIMEOUT_S = 300
 #: A reused cluster's nodes must be Ready within this, else it is replaced.
 REUSE_READY_S = 60
+#: How long a run waits for another run's decision on the cluster: the longest is replacing a
+#: broken one (its readiness check, a delete, a create, the new one's readiness check).
+USERS_LOCK_WAIT_S = CREATE_TIMEOUT_S + DELETE_TIMEOUT_S + 2 * (REUSE_READY_S + 30)
+#: Where the runs using the cluster are recorded (default: per Docker engine, in the temp dir).
+USERS_DIR_ENV = "KUBE_ALIVE_KIND_USERS_DIR"
 LOAD_TIMEOUT_S = 600
 BUILD_TIMEOUT_S = 1800
 #: metrics-server start + first scrape; it registers its APIService before it can answer.
@@ -284,6 +302,126 @@ def metrics_server_commands(kubeconfig: Path) -> list[list[str]]:
     ]
 
 
+def users_dir(environ: dict[str, str] | None = None) -> Path:
+    """The directory of ClusterUsers: one per Docker engine ($DOCKER_HOST), since the cluster
+    named kube-alive on one engine is not the one on another."""
+    env = os.environ if environ is None else environ
+    if env.get(USERS_DIR_ENV):
+        return Path(env[USERS_DIR_ENV])
+    engine = hashlib.sha256(env.get("DOCKER_HOST", "").encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"kube-alive-kind-{CLUSTER_NAME}-{engine}"
+
+
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), None when
+    there is no such process: with the pid it names one process, never a later one with the pid
+    reused."""
+    if not Path("/proc/self/stat").exists():
+        # No /proc (macOS): whether the pid is alive is all there is to go on.
+        try:
+            os.kill(pid, 0)
+        except PermissionError:
+            return "alive"
+        except OSError:
+            return None
+        return "alive"
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: count after it.
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _command_of(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+    return " ".join(raw.split())[:120]
+
+
+class ClusterUsers:
+    """The runs using the kind cluster now, one record per process in `directory`, and the lock
+    under which a run decides to create, replace or delete the cluster.
+
+    A record names its process by pid and start time, so a run that was killed (no teardown)
+    stops counting as soon as its process is gone. `delete-when-unused` is left by a run that
+    created the cluster and would have deleted it, but found others using it: the last of them
+    deletes it (unless it was told to keep it).
+    """
+
+    LOCK = "lock"
+    DELETE_WHEN_UNUSED = "delete-when-unused"
+
+    def __init__(self, directory: Path, pid: int | None = None) -> None:
+        self.directory = directory
+        self.pid = os.getpid() if pid is None else pid
+
+    @contextlib.contextmanager
+    def lock(self, log: Log) -> Iterator[None]:
+        """Held while deciding; a run waiting for it says who holds it, and fails after
+        USERS_LOCK_WAIT_S (ProviderError, one line)."""
+        what = f"kind: cluster {CLUSTER_NAME} (one run at a time creates, replaces or deletes it)"
+        held = contextlib.ExitStack()
+        try:
+            held.enter_context(
+                file_lock(self.directory / self.LOCK, what, log, wait_s=USERS_LOCK_WAIT_S)
+            )
+        except (ClusterError, OSError) as error:
+            raise ProviderError(str(error)) from None
+        with held:
+            yield
+
+    def _records(self) -> Path:
+        return self.directory / "users"
+
+    def join(self) -> None:
+        """Record this process as a user of the cluster."""
+        self._records().mkdir(parents=True, exist_ok=True)
+        record = {
+            "pid": self.pid,
+            "started": _process_start(self.pid),
+            "command": _command_of(self.pid),
+        }
+        write_atomic(self._records() / f"{self.pid}.json", json.dumps(record))
+
+    def leave(self) -> None:
+        """This process no longer uses the cluster."""
+        (self._records() / f"{self.pid}.json").unlink(missing_ok=True)
+
+    def others(self) -> list[str]:
+        """`pid N (command)` of every other live user; dead ones' records are removed."""
+        found = []
+        for path in sorted(self._records().glob("*.json")) if self._records().is_dir() else []:
+            try:
+                record = json.loads(path.read_text())
+                pid = int(record["pid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                path.unlink(missing_ok=True)
+                continue
+            if pid == self.pid:
+                continue
+            if _process_start(pid) is None or _process_start(pid) != record.get("started"):
+                path.unlink(missing_ok=True)
+                continue
+            found.append(f"pid {pid} ({record.get('command', '?')})")
+        return found
+
+    def mark_delete_when_unused(self, marked: bool) -> None:
+        """Set or remove the note that the last user deletes the cluster."""
+        note = self.directory / self.DELETE_WHEN_UNUSED
+        if marked:
+            note.touch()
+        else:
+            note.unlink(missing_ok=True)
+
+    @property
+    def delete_when_unused(self) -> bool:
+        """True when a run that created the cluster left its deletion to the last user."""
+        return (self.directory / self.DELETE_WHEN_UNUSED).exists()
+
+
 class KindProvider(Provider):
     """A kind cluster (Kubernetes in docker containers)."""
 
@@ -293,7 +431,8 @@ class KindProvider(Provider):
         f"--kind-node-image or {NODE_IMAGE_TAG} by digest, kind CLI {KIND_VERSION}; kubectl "
         "and docker), reused if it "
         "exists and is healthy, else created and deleted after the run (kept with "
-        "--keep-cluster); images are built with docker and copied in with `kind load`; "
+        "--keep-cluster, or while another run still uses it); images are built with docker "
+        "and copied in with `kind load`; "
         "metrics-server is installed if missing"
     )
     deletes_its_cluster = True
@@ -309,6 +448,10 @@ class KindProvider(Provider):
         self._workdir: Path | None = None
         self._own_kubeconfig = options.kubeconfig is None
         self._kubeconfig = options.kubeconfig or Path("kubeconfig")
+        #: The runs using the cluster (nothing is written before prepare).
+        self.users = ClusterUsers(users_dir())
+        #: True once prepare got as far as deciding (under the users' lock).
+        self._decided = False
 
     def _work(self) -> Path:
         if self._workdir is None:
@@ -361,11 +504,17 @@ class KindProvider(Provider):
 
     def prepare(self) -> None:
         """Check the tools (kind, docker, kubectl), kind's version and the Docker engine, then
-        reuse the healthy `kube-alive` kind cluster, or create it (replacing an unhealthy one)."""
+        reuse the healthy `kube-alive` kind cluster, or create it (replacing an unhealthy one
+        that no other live run uses); the decision is taken under ClusterUsers' lock."""
         self.check_tools()
         self.check_cli()
         self.check_docker()
         self._work()
+        with self.users.lock(self.log):
+            self._reuse_or_create()
+
+    def _reuse_or_create(self) -> None:
+        self._decided = True
         clusters = self._run(get_clusters_command(), 60).split()
         if CLUSTER_NAME in clusters:
             kubeconfig = self._run(kubeconfig_command(), 60)
@@ -374,13 +523,21 @@ class KindProvider(Provider):
                 self._kubeconfig.chmod(0o600)
             problem = self._unready_nodes()
             if problem is None:
+                self.users.join()
                 self.log(f"kind: reusing cluster {CLUSTER_NAME} (every node Ready)")
                 return
+            others = self.users.others()
+            if others:
+                raise ProviderError(
+                    f"kind: cluster {CLUSTER_NAME} is not healthy ({problem}) and in use by "
+                    f"{', '.join(others)}: not deleting it under that run; run again once it "
+                    "is done"
+                )
             self.log(
                 f"kind: cluster {CLUSTER_NAME} exists but is not healthy ({problem}), "
                 "probably left by a crashed run: deleting it and creating a new one"
             )
-            self._run(delete_command(), 300)
+            self._run(delete_command(), DELETE_TIMEOUT_S)
         config_path = self._work() / "kind.yaml"
         config_path.write_text(kind_config(node_image=self.node_image))
         self.log(
@@ -389,6 +546,9 @@ class KindProvider(Provider):
         )
         # Marked before kind runs: an interrupted or failed create still gets deleted.
         self.created = True
+        self.users.join()
+        # A new cluster is this run's to delete or keep, whatever was noted about an older one.
+        self.users.mark_delete_when_unused(False)
         self._run(create_command(config_path, self._kubeconfig), CREATE_TIMEOUT_S)
         # `kind create --wait` waits for the control plane only; the scenarios spread pods over
         # every node, so the workers must be Ready too (a worker joins seconds later).
@@ -470,13 +630,31 @@ class KindProvider(Provider):
         return metrics_api_problem(kube)
 
     def teardown(self) -> None:
-        """Delete the cluster if this run created it and --keep-cluster was not given; the
-        provider's temporary folder goes in any case."""
+        """Delete the cluster if this run created it (or a creator left that to the last user)
+        and --keep-cluster was not given, unless another live run still uses it: then the last
+        of them deletes it. The provider's temporary folder goes in any case."""
         try:
-            if self.created and not self.options.keep_cluster:
-                self._run(delete_command(), 300)
-            elif self.created:
-                self.log(f"kind: keeping cluster {CLUSTER_NAME} (--keep-cluster)")
+            if not (self._decided or self.created):
+                return
+            with self.users.lock(self.log):
+                self.users.leave()
+                wanted = self.created or self.users.delete_when_unused
+                if not wanted:
+                    return
+                if self.options.keep_cluster:
+                    self.users.mark_delete_when_unused(False)
+                    self.log(f"kind: keeping cluster {CLUSTER_NAME} (--keep-cluster)")
+                    return
+                others = self.users.others()
+                if others:
+                    self.users.mark_delete_when_unused(True)
+                    self.log(
+                        f"kind: leaving cluster {CLUSTER_NAME} to {', '.join(others)}, still "
+                        "using it; the last of them deletes it"
+                    )
+                    return
+                self._run(delete_command(), DELETE_TIMEOUT_S)
+                self.users.mark_delete_when_unused(False)
         finally:
             if self._workdir is not None:
                 shutil.rmtree(self._workdir, ignore_errors=True)

@@ -20,8 +20,9 @@ class LocalClusterAPI(Protocol):
         """True when the local cluster runs and answers."""
         ...
 
-    def up(self, log: Callable[[str], None]) -> None:
-        """Start the cluster if it is not healthy (idempotent)."""
+    def up(self, log: Callable[[str], None], *, restore: bool = False) -> None:
+        """Start the cluster if it is not healthy (idempotent); an applied fault or variant
+        fails it unless `restore` (the provider never restores: that is the user's call)."""
         ...
 
     def kubeconfig_path(self) -> Path:

@@ -17,6 +17,11 @@ from suite.tests.fakes import Collection, FakeKube, FakeStream, event
 
 
 @pytest.fixture(autouse=True)
+def _kind_users_of_this_test_only(monkeypatch, tmp_path):
+    monkeypatch.setenv(kind.USERS_DIR_ENV, str(tmp_path / "kind-users"))
+
+
+@pytest.fixture(autouse=True)
 def _no_node_image_from_the_environment(monkeypatch):
     # CI exports KUBE_ALIVE_KIND_NODE_IMAGE for its kind run; these tests state their own.
     monkeypatch.delenv("KUBE_ALIVE_KIND_NODE_IMAGE", raising=False)
