@@ -96,7 +96,7 @@ def test_a_second_command_runs_once_the_first_is_done(paths, done, capsys):
     assert "waiting for the lock held by pid" in capsys.readouterr().err
 
 
-def test_every_command_that_changes_the_cluster_takes_the_lock(paths, monkeypatch):
+def test_every_command_that_changes_the_cluster_takes_the_lock(paths, monkeypatch, capsys):
     monkeypatch.setattr(api, "COMMAND_LOCK_WAIT_S", 0.2)
     monkeypatch.setattr(faults, "apply", lambda *a, **k: None)
     monkeypatch.setattr(faults, "apply_variant", lambda *a, **k: None)
@@ -114,6 +114,8 @@ def test_every_command_that_changes_the_cluster_takes_the_lock(paths, monkeypatc
             ["variant", "clear"],
         ):
             assert cli.main(argv) == 1, argv
+            error = capsys.readouterr().err.splitlines()[-1]
+            assert f"the lock is still held by pid {holder.pid} (" in error, argv
     finally:
         holder.kill()
         holder.wait(10)
