@@ -8,7 +8,7 @@ from suite.behaviours.failed_rollout import view
 
 BEHAVIOUR = Behaviour(
     key="failed-rollout",
-    title="A failed rollout and the way back",
+    title="Failed rollout and the way back",
     what=(
         "A Deployment is rolled, under traffic, to a version whose readiness never passes. The "
         "rollout stops within maxSurge and maxUnavailable while the old pods keep serving, the "
