@@ -150,6 +150,12 @@ def deployment_sample(obj: Mapping[str, Any]) -> JSON:
         "available": int(status.get("availableReplicas") or 0),
         "unavailable": int(status.get("unavailableReplicas") or 0),
         "image": str(containers[0].get("image", "")) if containers else "",
+        # Progressing and Available as "status/reason" (a failed rollout's ProgressDeadlineExceeded
+        # is Progressing "False/ProgressDeadlineExceeded").
+        "conditions": {
+            str(entry.get("type")): f"{entry.get('status')}/{entry.get('reason', '')}"
+            for entry in status.get("conditions") or []
+        },
     }
 
 

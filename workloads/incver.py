@@ -9,13 +9,19 @@ the server when its worker has booted: ``workloads.__main__``), and 503 again fr
 pod begins to stop: the preStop hook (``GET /drain``) or SIGTERM, whichever comes first. The
 routes keep answering while the pod drains, so requests that the Service still routes here (its
 endpoints change a moment later on every node) are served, not refused.
+
+``NEVER_READY=1`` in its environment makes a version that starts and serves but never becomes
+Ready: ``/readyz`` answers 503 for good (liveness keeps passing, so it is not restarted either).
+It is the broken version of the failed-rollout scenario (suite/behaviours/failed_rollout), set
+in the pod template the suite rolls to; nothing reaches it over HTTP.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import flask
 
@@ -29,6 +35,9 @@ MAX_DRAIN_S = 5
 DEFAULT_DRAIN_S = 2
 
 LOADING, READY, STOPPING = "loading", "ready", "stopping"
+#: The environment variable that makes this version never Ready (any other value: normal).
+NEVER_READY_ENV = "NEVER_READY"
+NEVER_READY = "never-ready"
 
 
 class Lifecycle:
@@ -71,11 +80,15 @@ class Lifecycle:
                 self._stop_reason = reason
 
 
-def create_app(sleep: Callable[[float], None] = time.sleep) -> flask.Flask:
+def create_app(
+    sleep: Callable[[float], None] = time.sleep, env: Mapping[str, str] | None = None
+) -> flask.Flask:
     """``GET /`` and ``GET /version`` -> {"version", "pod"}; ``/healthz`` (the process answers),
-    ``/readyz`` (booted and not stopping) and ``/drain`` (the preStop hook)."""
+    ``/readyz`` (booted and not stopping, never with ``NEVER_READY=1``) and ``/drain`` (the
+    preStop hook)."""
     app = new_app("incver", health_routes=False)
     lifecycle = Lifecycle()
+    never_ready = (os.environ if env is None else env).get(NEVER_READY_ENV) == "1"
     app.extensions[LIFECYCLE_KEY] = lifecycle
 
     @app.get("/")
@@ -90,6 +103,8 @@ def create_app(sleep: Callable[[float], None] = time.sleep) -> flask.Flask:
 
     @app.get("/readyz")
     def readyz() -> flask.Response:
+        if never_ready:
+            return answer({"status": NEVER_READY, "reason": f"{NEVER_READY_ENV}=1"}, status=503)
         state = lifecycle.state
         if state == READY:
             return answer({"status": state})

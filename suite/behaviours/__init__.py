@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from suite.behaviours import (
     autoscaling,
+    failed_rollout,
     graceful_termination,
     load_balancing,
     oom_backoff,
@@ -30,6 +31,7 @@ ALL: tuple[Behaviour, ...] = (
     rolling_update.BEHAVIOUR,
     graceful_termination.BEHAVIOUR,
     oom_backoff.BEHAVIOUR,
+    failed_rollout.BEHAVIOUR,
 )
 
 __all__ = ["ALL", "Behaviour", "Catch", "by_key", "of_nodeid"]

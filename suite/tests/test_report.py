@@ -110,7 +110,9 @@ def test_page_is_well_formed_with_a_section_chart_and_timeline_per_behaviour(htm
         part = _section(html, key)
         assert part.count('class="chart"') >= 1, key
         assert part.count('class="timeline"') >= 1, key
-    assert html.count('class="timeline"') == 9  # one per scenario test (self-healing has three)
+    assert (
+        html.count('class="timeline"') == len(BEHAVIOURS) + 2
+    )  # one per scenario test (self-healing has three)
     # the interrupt scenario has no recording: no timeline, but it is mentioned
     assert "interrupted run leaves no test namespace" in html
 

@@ -107,3 +107,22 @@ def test_drain_seconds_are_bounded(seconds: str) -> None:
 
 def test_put_version_is_405() -> None:
     assert incver.create_app().test_client().put("/version").status_code == 405
+
+
+def test_never_ready_fails_readiness_for_good_and_keeps_serving() -> None:
+    app = incver.create_app(env={incver.NEVER_READY_ENV: "1"})
+    client = app.test_client()
+    assert lifecycle_of(app).boot(app) is True
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["status"] == incver.NEVER_READY
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/version").status_code == 200
+
+
+@pytest.mark.parametrize("value", ["", "0", "true"])
+def test_only_never_ready_1_changes_readiness(value: str) -> None:
+    app = incver.create_app(env={incver.NEVER_READY_ENV: value})
+    assert lifecycle_of(app).boot(app) is True
+    assert app.test_client().get("/readyz").status_code == 200

@@ -50,6 +50,10 @@ OOM = (
     f"{SCENARIOS}/test_oom_backoff.py::"
     "test_oom_killed_container_restarts_with_backoff_while_the_service_answers"
 )
+FAILED_ROLLOUT = (
+    f"{SCENARIOS}/test_failed_rollout.py::"
+    "test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity"
+)
 INTERRUPT = f"{SCENARIOS}/test_interrupt.py::test_interrupted_run_leaves_no_test_namespace"
 
 
@@ -979,6 +983,80 @@ def graceful_termination(started: float, rng: random.Random) -> dict:
     return _record(GRACEFUL, sim, probes, figures)
 
 
+def failed_rollout(started: float, rng: random.Random) -> dict:
+    sim = Sim("ka-r1-test-failed-rollout-stops-withi-7c3e", started, rng)
+    t = _prober(sim, 0.05)
+    old_rs, t = sim.deploy(t + 0.4, "incver", 3)
+    sim.deployments[-1]["conditions"] = {"Progressing": "True/NewReplicaSetAvailable"}
+    traffic = Traffic("incver", "http://incver/version", 2, 40, 2.0, chunk_s=2.0)
+    traffic.started = sim.wall(t + 0.2)
+    t_broken = t + 1.0
+    sim.mark(t_broken, "broken rollout", image=IMAGE.format(tag="v2"))
+    new_rs = f"incver-{_hash(rng)}"
+    sim.event(
+        t_broken + 0.03,
+        "ScalingReplicaSet",
+        "deployment/incver",
+        f"Scaled up replica set {new_rs} from 0 to 1",
+    )
+    sim.replicaset(t_broken + 0.03, new_rs, "v2", "2", spec_replicas=1)
+    broken = f"{new_rs}-{_suffix(rng)}"
+    sim.live[broken] = Pod(broken, new_rs, "incver", tag="v2")
+    sim._log(t_broken + 0.05, sim.live[broken], "ADDED")
+    sim.change(t_broken + 0.08, broken, node=NODE)
+    sim.change(t_broken + 0.9, broken, phase="Running", state="running", ip="10.88.0.99")
+    sim.replicaset(t_broken + 0.06, new_rs, "v2", "2", spec_replicas=1, replicas=1)
+    status = {"spec_replicas": 3, "replicas": 4, "updated": 1, "ready": 3, "available": 3}
+    sim.deployment(t_broken + 0.07, "incver", "v2", generation=2, observed_generation=2, **status)
+    sim.deployments[-1]["conditions"] = {"Progressing": "True/ReplicaSetUpdated"}
+    t_exceeded = t_broken + 15.4
+    sim.deployment(t_exceeded, "incver", "v2", generation=2, observed_generation=2, **status)
+    sim.deployments[-1]["conditions"] = {"Progressing": "False/ProgressDeadlineExceeded"}
+    sim.mark(t_exceeded + 0.01, "ProgressDeadlineExceeded")
+    t_undo = t_exceeded + 0.02
+    sim.mark(t_undo, "undo", revision=1)
+    sim.replicaset(t_undo + 0.05, new_rs, "v2", "2", spec_replicas=0, replicas=1)
+    sim.stop_pod(t_undo + 0.06, broken, grace=2.1)
+    sim.replicaset(t_undo + 0.08, new_rs, "v2", "2", spec_replicas=0, replicas=0)
+    sim.replicaset(
+        t_undo + 0.08, old_rs, "v1", "3", spec_replicas=3, replicas=3, ready=3, available=3
+    )
+    t_restored = t_undo + 0.11
+    whole = {"spec_replicas": 3, "replicas": 3, "updated": 3, "ready": 3, "available": 3}
+    sim.deployment(t_restored, "incver", "v1", generation=3, observed_generation=3, **whole)
+    sim.deployments[-1]["conditions"] = {"Progressing": "True/NewReplicaSetAvailable"}
+    sim.mark(t_restored + 0.01, "restored")
+    end = t_restored + 0.7
+    lanes = [t + 0.25, t + 0.26]
+    serving = sim.names(old_rs)
+    while min(lanes) < end:
+        lane = lanes.index(min(lanes))
+        start = lanes[lane]
+        traffic.add(sim.wall(start), 0.003 + rng.random() * 0.005, rng.choice(serving), "v1")
+        lanes[lane] = start + 0.04 + 0.004 + rng.random() * 0.003
+    traffic.ended = sim.wall(end + 0.1)
+    probe = traffic.to_dict()
+    figures = {
+        "replicas": 3,
+        "max_surge": 1,
+        "max_unavailable": 0,
+        "progress_deadline_s": 15.0,
+        "progress_margin_s": 5.0,
+        "restore_deadline_s": 10.0,
+        "requests": probe["sent"],
+        "failed": probe["failed"],
+        "by_version": probe["by_version"],
+        "exceeded_after_s": round(t_exceeded - t_broken, 2),
+        "undo_to_restored_s": round(t_restored - t_undo, 2),
+        "broken_pods": 1,
+        "broken_replicaset": new_rs,
+        "undo_to_revision": 1,
+        "min_available": 3,
+        "deployment_samples": 4,
+    }
+    return _record(FAILED_ROLLOUT, sim, [probe], figures)
+
+
 def _record(nodeid: str, sim: Sim, probes: list[dict], figures: dict) -> dict:
     return {
         "nodeid": nodeid,
@@ -1025,6 +1103,8 @@ def full_run(
         (ROLL, lambda s: rolling_update(s, rng, failures=3 if failing_rollout else 0)),
         (GRACEFUL, lambda s: graceful_termination(s, random.Random(seed + 2))),  # noqa: S311
         (OOM, lambda s: oom_backoff(s, random.Random(seed + 3))),  # noqa: S311
+        # its own generator, as the readiness gating's
+        (FAILED_ROLLOUT, lambda s: failed_rollout(s, random.Random(seed + 4))),  # noqa: S311
     ]
     for nodeid, make in makers:
         if nodeid == HPA and skip_autoscaling:
