@@ -157,6 +157,7 @@ def load_images(refs: Sequence[str], log: Log) -> None:
 
 def fault_apply(name: str, log: Log) -> None:
     """Switch the running cluster to the named fault (see `localcluster.faults`)."""
+    faults.lookup(name)  # an unknown name is told first, whoever holds the lock
     with _one_at_a_time("fault apply", log):
         faults.apply(_paths(), name, log, healthy=is_healthy)
 
@@ -175,6 +176,7 @@ def fault_active() -> str | None:
 
 def variant_apply(name: str, log: Log) -> None:
     """Switch the running, healthy cluster to the named variant (see `localcluster.faults`)."""
+    faults.lookup_variant(name)  # an unknown name is told first, whoever holds the lock
     with _one_at_a_time("variant apply", log):
         faults.apply_variant(_paths(), name, log, healthy=is_healthy)
 
