@@ -249,6 +249,8 @@ def test_a_catch_records_the_evidence_its_run_left(tmp_path):
     assert (tmp_path / result["evidence"] / "events.txt").is_file()
     assert result["evidence_problem"] is None
     assert faultmatrix.verdict({"faults": [entry]}, healthy_required=False) == []
+    page = catches.render({"run_id": "fm-test", "faults": [entry]})
+    assert f'<a class="evidence" href="{result["evidence"]}/">' in page
 
 
 def test_a_catch_whose_run_left_no_evidence_fails_the_matrix_in_one_line(tmp_path):
@@ -259,6 +261,18 @@ def test_a_catch_whose_run_left_no_evidence_fails_the_matrix_in_one_line(tmp_pat
         "service-routing-stopped x a.py::test_x: caught, but its evidence is missing "
         "(report.json names no evidence folder for it)"
     ]
+    page = catches.render({"run_id": "fm-test", "faults": [entry]})
+    assert "evidence missing: report.json names no evidence folder for it" in page
+    assert 'class="evidence"' not in page
+
+
+def test_the_matrix_page_links_only_a_fault_runs_evidence_folder():
+    row = {"nodeid": "a.py::test_x", "status": catches.CAUGHT}
+    for bad in ("javascript:alert(1)", "faults/x/../../etc", "/etc/passwd", "faults/x/logs/y"):
+        page = catches.render(
+            {"run_id": "fm", "faults": [{"fault": "x", "results": [{**row, "evidence": bad}]}]}
+        )
+        assert 'class="evidence"' not in page
 
 
 def test_a_catch_whose_evidence_folder_lost_its_events_fails_the_matrix(tmp_path):
