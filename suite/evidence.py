@@ -180,9 +180,10 @@ class Gathered:
 
 
 def _error_line(error: BaseException) -> str:
-    if isinstance(error, KubeError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+    """One line: the suite's own errors say what and where; others get their type in front."""
+    own = isinstance(error, KubeError) or type(error).__module__.startswith("suite.")
+    text = str(error) if own else f"{type(error).__name__}: {error}"
+    return " ".join(text.split())
 
 
 def gather(kube: Kube, namespace: str) -> Gathered:

@@ -138,3 +138,64 @@ def test_a_failure_keeps_its_evidence_folder_linked_from_the_report_a_pass_none(
     assert f'href="{folder}/"' in (reports / "report.html").read_text()
     # The fake cluster has no logs of its own to export (only kind has).
     assert report["cluster_logs"] is None
+
+
+# The real `cluster` fixture, with the provider and the connection faked: a run with failures
+# asks the provider for the cluster's own logs once, before it tears the cluster down.
+CLUSTER_CONFTEST = (
+    CONFTEST.split('@pytest.fixture(scope="session")')[0]
+    + """
+import suite.fixtures
+
+CALLS = []
+
+
+class Provider:
+    name = "existing"
+
+    def export_logs(self, directory):
+        CALLS.append("export")
+        (directory / "node.log").write_text("kubelet said why")
+        return "fake: exported"
+
+    def teardown(self):
+        CALLS.append("teardown")
+
+
+def pytest_configure(config):
+    suite.fixtures.providers.create = lambda *args: Provider()
+    suite.fixtures.bring_up = lambda provider, state, log: types.SimpleNamespace(
+        kube=KUBE, provider=provider, image_hint="", describe=lambda: "a fake cluster"
+    )
+
+
+def pytest_sessionfinish(session):
+    (session.config.rootpath / "calls.json").write_text(json.dumps(CALLS))
+"""
+)
+
+TWO_FAILURES = """
+def test_one_fails(namespace):
+    assert False, "one"
+
+def test_another_fails(namespace):
+    assert False, "another"
+"""
+
+
+def test_a_failing_run_keeps_the_clusters_own_logs_once_before_teardown(pytester, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("KUBE_ALIVE_RUN_ID", "abc124")
+    pytester.makeconftest(CLUSTER_CONFTEST)
+    pytester.makepyfile(test_scenario=TWO_FAILURES)
+    result = pytester.runpytest(
+        "-p", "suite.plugin", "-p", "no:cacheprovider", "--cluster=existing"
+    )
+    result.assert_outcomes(failed=2)
+    assert json.loads((pytester.path / "calls.json").read_text()) == ["export", "teardown"]
+    reports = pytester.path / "reports"
+    assert (reports / "evidence" / "kind-logs" / "node.log").read_text() == "kubelet said why"
+    report = json.loads((reports / "report.json").read_text())
+    assert report["cluster_logs"] == "evidence/kind-logs"
+    assert all(test["evidence_dir"] for test in report["tests"])
+    assert "fake: exported into" in result.stdout.str()
