@@ -162,11 +162,19 @@ class Provider:
         CALLS.append("teardown")
 
 
+# The inner run shares the outer one's process (pytester): what is replaced is put back.
+REAL = (suite.fixtures.providers.create, suite.fixtures.bring_up)
+
+
 def pytest_configure(config):
     suite.fixtures.providers.create = lambda *args: Provider()
     suite.fixtures.bring_up = lambda provider, state, log: types.SimpleNamespace(
         kube=KUBE, provider=provider, image_hint="", describe=lambda: "a fake cluster"
     )
+
+
+def pytest_unconfigure(config):
+    suite.fixtures.providers.create, suite.fixtures.bring_up = REAL
 
 
 def pytest_sessionfinish(session):
