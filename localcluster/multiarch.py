@@ -690,13 +690,14 @@ def check_index(
     HTTP), read it back over the registry's API, and pull and run each platform's image."""
     tag = index_tag(version)
     reference = f"{registry}/{INDEX_REPOSITORY}:{tag}"
-    started = time.monotonic()
-    built = platform_images(paths, version, log)
-    build_seconds = time.monotonic() - started
-    started = time.monotonic()
+    build_seconds = push_seconds = 0.0
     if push:
+        started = time.monotonic()
+        built = platform_images(paths, version, log)
+        build_seconds = time.monotonic() - started
+        started = time.monotonic()
         push_index([archive for _plat, archive in built], reference, log)
-    push_seconds = time.monotonic() - started
+        push_seconds = time.monotonic() - started
     client = RegistryClient(registry)
     index = client.index(INDEX_REPOSITORY, tag)
     log(f"{reference}: {index.digest} lists {', '.join(index.platforms)}")

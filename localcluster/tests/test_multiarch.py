@@ -521,3 +521,12 @@ def test_the_index_check_cli_says_a_registry_failure_in_one_line(monkeypatch, ca
     assert capsys.readouterr().err == (
         "multiarch check-index: GET http://reg:5000/v2/x: no answer (refused)\n"
     )
+
+
+def test_the_index_check_without_push_only_reads_what_is_there(fake_index_run, paths, monkeypatch):
+    multiarch.check_index(paths, "reg:5000", lambda _m: None)
+    monkeypatch.setattr(multiarch, "platform_images", lambda *_a: pytest.fail("built"))
+    monkeypatch.setattr(multiarch, "push_index", lambda *_a: pytest.fail("pushed"))
+    report = multiarch.check_index(paths, "reg:5000", lambda _m: None, push=False)
+    assert report.ok, report.lines()
+    assert (report.build_seconds, report.push_seconds) == (0.0, 0.0)
