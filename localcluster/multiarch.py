@@ -1,26 +1,33 @@
-"""The arm64 workload image, built and run here under emulation: the multi-arch proof.
+"""The arm64 and arm/v7 workload images, built and run here under emulation, and the
+three-platform index: the multi-arch proof.
 
-Users build the images for both architectures with `scripts/build-images.sh` (docker buildx). That
-cannot run on this project's machines (no Docker engine, no registry to pull a base image from), so
-this module proves the same Dockerfile on arm64 with what Debian provides: qemu-user-static
-registered with binfmt_misc, the arm64 twin of the amd64 python base (`build.build_base_image`:
-arm64 packages unpacked natively, only the standard library's bytecode is compiled under qemu),
-and buildah building `workloads/Dockerfile` with `--platform linux/arm64` on that base (its pip
-install runs emulated).
+Users build the images for every platform with `scripts/build-images.sh` (docker buildx: one
+index of linux/amd64, linux/arm64 and linux/arm/v7 per tag). That cannot run on this project's
+machines (no registry to pull a base image from, no multi-platform builder), so this module proves
+the same Dockerfile with what Debian provides: qemu-user-static registered with binfmt_misc
+(qemu-aarch64, qemu-arm), the arm64 and armhf twins of the amd64 python base
+(`build.build_base_image`: packages unpacked natively, only the standard library's bytecode is
+compiled under qemu), and buildah building `workloads/Dockerfile` with `--platform` on that base
+(its pip install runs emulated).
 
-The check then runs the image's own Python, emulated, as the image's user: it imports the getip
-app, answers `GET /` through Flask's test client, and starts the real entrypoint
-(`python -m workloads getip`, gunicorn) on loopback and fetches `/` over TCP. It passes only if the
-interpreter says it runs on aarch64 and both answers carry the pod and the image's version.
+The check runs the image's own Python, as the image's user: it imports the getip app, answers
+`GET /` through Flask's test client, starts the real entrypoint (`python -m workloads getip`,
+gunicorn) on loopback and fetches `/` and `/healthz` over TCP. It passes only if the interpreter
+and the health endpoint say the platform's machine (aarch64, armv7l, x86_64) and every answer
+carries the pod and the image's version.
 
     python -m localcluster.multiarch build-arm64        # only build (cached); for a head start
+    python -m localcluster.multiarch build-armv7        # the same for linux/arm/v7
     python -m localcluster.multiarch check-arm64        # build (cached) and check, exit 0 or 1
-    python -m localcluster.multiarch binfmt             # only register qemu-aarch64 and show it
+    python -m localcluster.multiarch check-index REGISTRY
+        # one index of the three images (`buildah manifest`) pushed to a plain-HTTP registry, read
+        # back over its API (exactly the three platforms), each image pulled by its digest and run
+    python -m localcluster.multiarch binfmt             # only register qemu and show it
 
-The image archive is cached under the cluster cache (KUBE_ALIVE_CACHE_DIR, default
-/var/cache/kube-alive) by the content of the workloads and of both recipes (`build.py`, this
-file), so a warm check only runs the image. One build at a time: a check that finds a build in
-progress (e.g. `build-arm64` started early in the background) waits for it and uses its result.
+The image archives are cached under the cluster cache (KUBE_ALIVE_CACHE_DIR, default
+/var/cache/kube-alive), keyed by the workloads' content, `build.py` and the build's arguments, so
+a warm check only runs the images. One build per platform at a time: a check that finds a build
+in progress (e.g. `build-arm64` started early in the background) waits for it and uses its result.
 """
 
 from __future__ import annotations
