@@ -43,7 +43,7 @@ from suite.kube import JSON, NODES, PODS, KubeError, Resource, get_object, list_
 from suite.recorder import Recorder
 from suite.session import STATE_KEY
 from suite.traffic import Answer, Prober, ProbeRequest
-from suite.waiting import Done, Pending, Verdict, WaitFailed
+from suite.waiting import Done, Pending, Source, State, Verdict, WaitFailed, wait_until
 
 pytestmark = [
     pytest.mark.only_on(
@@ -234,6 +234,36 @@ def _answers_after(traffic: Any, count: int, after: float, what: str) -> None:
     )
 
 
+def _wait_budget_computed(cluster: Cluster, namespace: str) -> JSON:
+    """Get, check, watch the budget until the disruption controller computed its status for
+    every replica; the failure names that controller and shows the status last seen."""
+
+    def verdict(state: State) -> Verdict:
+        budget = state["pdb"].get(APP)
+        if budget is None:
+            return Pending("not found")
+        problem = proofs.budget_computed_problem(budget, pods=REPLICAS)
+        return Pending(problem) if problem else Done(budget)
+
+    try:
+        found: JSON = wait_until(
+            cluster.kube,
+            [Source("pdb", PDBS, namespace, field_selector=f"metadata.name={APP}")],
+            verdict,
+            timeout_s=BUDGET_COMPUTED_S,
+            what=f"poddisruptionbudget/{APP}",
+            where=namespace,
+            expected=f"status for its generation, {REPLICAS} pods healthy",
+        )
+    except WaitFailed as error:
+        raise AssertionError(
+            f"{proofs.DISRUPTION_CONTROLLER} never computed pdb/{APP}'s status within "
+            f"{BUDGET_COMPUTED_S:.0f}s, so the Eviction API refuses every eviction and no drain "
+            f"can complete: {claims.message_of(error)}"
+        ) from error
+    return found
+
+
 def _budget_message(cluster: Cluster, namespace: str, what: str) -> str:
     try:
         status = proofs.budget_status(_budget(cluster, namespace))
@@ -294,31 +324,8 @@ def test_a_drain_through_the_eviction_api_keeps_the_disruption_budget(
     figures.update(drained_node=node, pods_on_node=len(by_node[node]))
 
     with claims.behaviour():
-
-        def computed() -> Verdict:
-            problem = proofs.budget_computed_problem(_budget(cluster, namespace), pods=REPLICAS)
-            return Pending(problem) if problem else Done()
-
-        try:
-            recorder.wait_for(
-                computed,
-                timeout_s=BUDGET_COMPUTED_S,
-                what=f"pdb/{APP}",
-                expected=f"status for its generation, {REPLICAS} pods healthy",
-            )
-        except WaitFailed as error:
-            # The recorder does not watch budgets: a last look, so a late status is not missed.
-            if proofs.budget_computed_problem(_budget(cluster, namespace), pods=REPLICAS):
-                raise AssertionError(
-                    _budget_message(
-                        cluster,
-                        namespace,
-                        f"pdb/{APP}'s status was never computed within {BUDGET_COMPUTED_S:.0f}s, "
-                        f"so every eviction is refused and no drain can complete "
-                        f"({claims.message_of(error)})",
-                    )
-                ) from error
-    allowed = int((_budget(cluster, namespace).get("status") or {}).get("disruptionsAllowed") or 0)
+        budget = _wait_budget_computed(cluster, namespace)
+    allowed = int((budget.get("status") or {}).get("disruptionsAllowed") or 0)
     figures["disruptions_allowed"] = allowed
 
     prober.converge(TRAFFIC.url, [p["metadata"]["name"] for p in pods], timeout_s=CONVERGE_S)

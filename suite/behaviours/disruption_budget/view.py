@@ -45,6 +45,16 @@ def headline(f: Mapping[str, Any], recording: Record | None = None) -> str | Non
     return text
 
 
+def pod_nodes(recording: Record | None) -> dict[str, str]:
+    """Each recorded pod's node (the last one its states name)."""
+    found: dict[str, str] = {}
+    for entry in (recording or {}).get("pods") or []:
+        node = (entry.get("state") or {}).get("node")
+        if node:
+            found[str(entry["name"])] = str(node)
+    return found
+
+
 def ready_panel(recording: Record | None, app: str, floor: int | None) -> tuple[float, Below]:
     """Ready pods of the app over time (the recorder's pod states) against minAvailable."""
     height = 110.0
@@ -62,8 +72,8 @@ def ready_panel(recording: Record | None, app: str, floor: int | None) -> tuple[
 
 
 def chart(test: Mapping[str, Any], marks: Sequence[Mark], end: float, prefix: str) -> Markup | None:
-    """Requests through the Service by the pod that answered; beneath, Ready pods against the
-    budget's minAvailable."""
+    """Requests through the Service by the node of the pod that answered; beneath, Ready pods
+    against the budget's minAvailable."""
     del end
     recording = test.get("recording")
     probes = test.get("probes") or []
@@ -74,20 +84,24 @@ def chart(test: Mapping[str, Any], marks: Sequence[Mark], end: float, prefix: st
     if window is None:
         return None
     floor = figures.get("min_available")
-    answers = answers_of(probes[0], recording)
+    drained = str(figures.get("drained_node") or "")
+    nodes = pod_nodes(recording)
 
-    def by_pod(answer: Answer) -> str:
-        return answer.pod or "?"
+    def by_node(answer: Answer) -> str:
+        return nodes.get(answer.pod or "", "?")
+
+    def label(node: str) -> str:
+        return f"answered on {node}" + (" (drained)" if node == drained else "")
 
     return traffic_chart(
-        answers,
+        answers_of(probes[0], recording),
         marks,
         window,
         prefix=prefix,
-        series_of=by_pod,
-        order=[],
-        label_of=str,
-        title="Requests through the drain",
+        series_of=by_node,
+        order=[drained] if drained else [],
+        label_of=label,
+        title="Requests through the drain, by the node that answered",
         below=ready_panel(
             recording,
             str(probes[0].get("label") or "incver"),
