@@ -65,7 +65,12 @@ def ready_panel(recording: Record | None, app: str, floor: int | None) -> tuple[
         draw_y_axis(svg, frame, panel)
         if floor is not None:
             draw_hline(svg, frame, panel, floor, LIMIT, f"minAvailable {floor}")
-        draw_lines(svg, frame, panel, [(READY, "Ready pods", [(c.t, c.ready) for c in counts])])
+        # The count in force when the frame opens, then every change inside it.
+        before = [c.ready for c in counts if c.t <= frame.t0][-1:]
+        points = [(frame.t0, n) for n in before] + [
+            (c.t, c.ready) for c in counts if c.t > frame.t0
+        ]
+        draw_lines(svg, frame, panel, [(READY, "Ready pods", points)])
         return [(READY, "Ready pods")]
 
     return height, draw
@@ -91,7 +96,7 @@ def chart(test: Mapping[str, Any], marks: Sequence[Mark], end: float, prefix: st
         return nodes.get(answer.pod or "", "?")
 
     def label(node: str) -> str:
-        return f"answered on {node}" + (" (drained)" if node == drained else "")
+        return node + (" (drained)" if node == drained else "")
 
     return traffic_chart(
         answers_of(probes[0], recording),
