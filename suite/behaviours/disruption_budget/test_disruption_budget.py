@@ -42,7 +42,7 @@ from suite.floors import Floor
 from suite.kube import JSON, NODES, PODS, KubeError, Resource, get_object, list_objects
 from suite.recorder import Recorder
 from suite.session import STATE_KEY
-from suite.traffic import Answer, Prober, ProbeRequest
+from suite.traffic import Prober, ProbeRequest
 from suite.waiting import Done, Pending, Source, State, Verdict, WaitFailed, wait_until
 
 pytestmark = [
@@ -221,19 +221,6 @@ def _wait_pod_change(recorder: Recorder, ready_before: int) -> None:
         )
 
 
-def _answers_after(traffic: Any, count: int, after: float, what: str) -> None:
-    def enough(answers: list[Answer]) -> Verdict:
-        n = sum(a.ok and a.start > after + MAX_CLOCK_SKEW_S for a in answers)
-        return Done() if n >= count else Pending(f"{n} answered")
-
-    traffic.wait_for(
-        enough,
-        timeout_s=ANSWERS_DEADLINE_S,
-        what=f"traffic to service/{APP}",
-        expected=f"{count} answered requests {what}",
-    )
-
-
 def _wait_budget_computed(cluster: Cluster, namespace: str) -> JSON:
     """Get, check, watch the budget until the disruption controller computed its status for
     every replica; the failure names that controller and shows the status last seen."""
@@ -337,7 +324,13 @@ def test_a_drain_through_the_eviction_api_keeps_the_disruption_budget(
     cordon_wall = first_pass_end = drained_wall = restored_wall = None
     evicted: dict[str, float] = {}
     try:
-        _answers_after(traffic, WARMUP_ANSWERS, 0.0, "before the drain")
+        traffic.wait_answered(
+            WARMUP_ANSWERS,
+            after=0.0,
+            skew_s=MAX_CLOCK_SKEW_S,
+            timeout_s=ANSWERS_DEADLINE_S,
+            what="before the drain",
+        )
         cordon_wall = time.time()
         recorder.mark("cordon", node=node)
         _cordon(cluster, node, True)
@@ -403,7 +396,13 @@ def test_a_drain_through_the_eviction_api_keeps_the_disruption_budget(
                 expected=f"{REPLICAS} replicas Ready and available off node {node}",
             )
         recorder.mark("restored")
-        _answers_after(traffic, AFTER_ANSWERS, restored_wall or time.time(), "after the drain")
+        traffic.wait_answered(
+            AFTER_ANSWERS,
+            after=restored_wall or time.time(),
+            skew_s=MAX_CLOCK_SKEW_S,
+            timeout_s=ANSWERS_DEADLINE_S,
+            what="after the drain",
+        )
     finally:
         try:
             result = traffic.stop()
@@ -411,11 +410,6 @@ def test_a_drain_through_the_eviction_api_keeps_the_disruption_budget(
             _cordon(cluster, node, False)
             recorder.mark("uncordon", node=node)
 
-    assert not result.errors, f"the traffic was interrupted: {result.errors[-1]}"
-    offset = traffic_proofs.clock_offset(result.answers, result.chunk_sent)
-    problem = traffic_proofs.skew_problem(offset, MAX_CLOCK_SKEW_S)
-    assert problem is None, problem
-    skew = offset.bound if offset else MAX_CLOCK_SKEW_S
     blind = recorder.gap_problems(["Pod", "Deployment"])
     assert not blind, "the recorder lost a watch during the drain: " + "; ".join(blind)
     assert cordon_wall is not None
@@ -428,10 +422,11 @@ def test_a_drain_through_the_eviction_api_keeps_the_disruption_budget(
     )
     since_t, until_t = recorder.wall_to_t(cordon_wall), recorder.wall_to_t(restored_wall)
     moments = recorder.pod_moments(SELECTOR, since=since_t, until=until_t)
-    flow = traffic_proofs.coverage(
-        [a.start for a in result.answers],
-        cordon_wall + skew,
-        restored_wall - skew,
+    skew, flow, flowing = traffic_proofs.throughout(
+        result,
+        cordon_wall,
+        restored_wall,
+        max_skew_s=MAX_CLOCK_SKEW_S,
         max_gap_s=MAX_TRAFFIC_GAP_S,
         min_rate=MIN_RATE_PER_S,
     )
@@ -450,9 +445,7 @@ def test_a_drain_through_the_eviction_api_keeps_the_disruption_budget(
         traffic_rate_per_s=round(flow.rate, 1),
         clock_skew_s=round(skew, 3),
     )
-    assert not flow.problems, "traffic did not run through the whole drain: " + "; ".join(
-        flow.problems
-    )
+    assert not flowing, "; ".join(flowing)
     with claims.behaviour():
         if certain:
             assert refused >= 1, _budget_message(
