@@ -15,6 +15,7 @@ from suite.behaviours import (
     failed_rollout,
     graceful_termination,
     load_balancing,
+    node_failure,
     oom_backoff,
     readiness_gating,
     rolling_update,
@@ -32,6 +33,7 @@ ALL: tuple[Behaviour, ...] = (
     graceful_termination.BEHAVIOUR,
     oom_backoff.BEHAVIOUR,
     failed_rollout.BEHAVIOUR,
+    node_failure.BEHAVIOUR,
 )
 
 __all__ = ["ALL", "Behaviour", "Catch", "by_key", "of_nodeid"]

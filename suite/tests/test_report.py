@@ -598,3 +598,12 @@ def test_every_figure_of_every_behaviour_has_words_in_its_view():
                 f"{behaviour.module}: {key}" for key in keys if key not in words and key != "floor"
             ]
     assert not missing
+
+
+def test_a_behaviour_that_does_not_run_on_this_cluster_says_where_it_runs(full):
+    local = dict(full, tests=[t for t in full["tests"] if "node_failure" not in t["nodeid"]])
+    summary = verdict.summarize(local)
+    assert "Node failure: runs only on --cluster=kind or existing" in summary.not_run
+    assert behaviours.by_key("node-failure").runs_on("kind")
+    assert not behaviours.by_key("node-failure").runs_on("local")
+    assert behaviours.by_key("load-balancing").runs_on("local")
