@@ -45,7 +45,15 @@ from suite.kube import (
     name_of,
     restart_count,
 )
-from suite.waiting import Done, Failed, Verdict, WaitFailed, retry_transient, wait_condition
+from suite.waiting import (
+    Done,
+    Failed,
+    Pending,
+    Verdict,
+    WaitFailed,
+    retry_transient,
+    wait_condition,
+)
 
 #: A background chunk that ends with no answer is retried after this pause (interruptible).
 _CHUNK_ERROR_PAUSE_S = 0.5
@@ -681,6 +689,23 @@ class BackgroundProbe:
             what=what,
             where=self.prober.namespace,
             expected=expected,
+        )
+
+    def wait_answered(
+        self, count: int, *, after: float, what: str, timeout_s: float, skew_s: float = 0.0
+    ) -> None:
+        """Wait until `count` requests that started later than `after` + `skew_s` (epoch
+        seconds; the prober's clock may be off by up to `skew_s`) were answered."""
+
+        def enough(answers: list[Answer]) -> Verdict:
+            n = sum(a.ok and a.start > after + skew_s for a in answers)
+            return Done() if n >= count else Pending(f"{n} answered")
+
+        self.wait_for(
+            enough,
+            timeout_s=timeout_s,
+            what=f"traffic to {self.request.url}",
+            expected=f"{count} answered requests {what}",
         )
 
     def stop(self, *, timeout_s: float | None = None) -> ProbeResult:

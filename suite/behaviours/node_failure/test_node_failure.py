@@ -222,15 +222,8 @@ def _replacements(recorder: Recorder, old: set[str], stopped: str) -> list[str]:
 
 
 def _answers_after(traffic: BackgroundProbe, count: int, after: float, what: str) -> None:
-    def enough(answers: list[Any]) -> Verdict:
-        n = sum(a.ok and a.start > after + MAX_CLOCK_SKEW_S for a in answers)
-        return Done() if n >= count else Pending(f"{n} answered")
-
-    traffic.wait_for(
-        enough,
-        timeout_s=ANSWERS_DEADLINE_S,
-        what=f"traffic to service/{APP}",
-        expected=f"{count} answered requests {what}",
+    traffic.wait_answered(
+        count, after=after, what=what, timeout_s=ANSWERS_DEADLINE_S, skew_s=MAX_CLOCK_SKEW_S
     )
 
 
