@@ -12,3 +12,4 @@ CLUSTER_DNS = r"CoreDNS|cluster DNS"
 DISRUPTION_CONTROLLER = r"disruption controller"
 #: An admission fault: the read-back's line (suite/admitted.py `rewritten`), then the field it saw.
 ADMISSION = r"an admission webhook or policy rewrote it\).*"
+NODE_LIFECYCLE_CONTROLLER = r"node lifecycle controller|node-lifecycle-controller"

@@ -32,6 +32,7 @@ from suite.kube import (
     EVENTS,
     HPAS,
     JSON,
+    NODES,
     PODS,
     REPLICASETS,
     Kube,
@@ -49,6 +50,7 @@ from suite.samples import (
     endpointslice_sample,
     event_sample,
     hpa_sample,
+    node_sample,
     pod_view,
     replicaset_sample,
 )
@@ -128,16 +130,18 @@ class Recorder:
             "ReplicaSet": {},
             "HorizontalPodAutoscaler": {},
             "EndpointSlice": {},
+            "Node": {},
         }
         self._samples: dict[str, list[JSON]] = {
             "Deployment": [],
             "ReplicaSet": [],
             "HorizontalPodAutoscaler": [],
             "EndpointSlice": [],
+            "Node": [],
         }
-        self._known: dict[str, set[str]] = {kind: set() for kind in WATCHED}
+        self._known: dict[str, set[str]] = {kind: set() for kind in (*WATCHED, "Node")}
         self._errors: list[JSON] = []
-        self._versions: dict[str, dict[str, str]] = {kind: {} for kind in WATCHED}
+        self._versions: dict[str, dict[str, str]] = {kind: {} for kind in (*WATCHED, "Node")}
         self._gaps: list[JSON] = []
         self._open_gaps: dict[str, JSON] = {}
         self._synced: set[str] = set()
@@ -179,6 +183,15 @@ class Recorder:
         for kind, resource in self.resources.items():
             self._watchers.append(self._watcher(self.kube, kind, resource).start())
         return self
+
+    def watch_nodes(self) -> None:
+        """Also record the cluster's Nodes (cluster-scoped: their Ready condition and taints),
+        for a scenario that breaks one; `wait_synced` then waits for their list too."""
+        if self.kube is None:
+            raise RuntimeError("a recorder without a Kube cannot watch")
+        with self._lock:
+            self.resources = {**self.resources, "Node": NODES}
+        self._watchers.append(self._watcher(self.kube, "Node", NODES).start())
 
     def _watcher(self, kube: Kube, kind: str, resource: Resource) -> ListWatcher:
         def on_sync(items: list[JSON]) -> None:
@@ -431,6 +444,7 @@ class Recorder:
             "ReplicaSet": replicaset_sample,
             "HorizontalPodAutoscaler": hpa_sample,
             "EndpointSlice": endpointslice_sample,
+            "Node": node_sample,
         }[kind]
         sample = maker(obj)
         if self._latest[kind].get(name) == sample:
@@ -511,7 +525,8 @@ class Recorder:
         return moments
 
     def samples(self, kind: str, name: str | None = None) -> list[JSON]:
-        """Recorded samples of Deployments, ReplicaSets or HorizontalPodAutoscalers."""
+        """Recorded samples of Deployments, ReplicaSets, HorizontalPodAutoscalers, EndpointSlices
+        or (after `watch_nodes`) Nodes."""
         with self._lock:
             return [dict(s) for s in self._samples[kind] if name is None or s.get("name") == name]
 
@@ -547,6 +562,7 @@ class Recorder:
                 "replicasets": [dict(s) for s in self._samples["ReplicaSet"]],
                 "hpas": [dict(s) for s in self._samples["HorizontalPodAutoscaler"]],
                 "endpointslices": [dict(s) for s in self._samples["EndpointSlice"]],
+                "nodes": [dict(s) for s in self._samples["Node"]],
                 "errors": [dict(error) for error in self._errors],
                 "gaps": [dict(gap) for gap in self._gaps],
             }
@@ -591,6 +607,7 @@ def timeline_text(recording: Mapping[str, Any], limit: int = 400) -> str:
         ("replicasets", "RS"),
         ("hpas", "HPA"),
         ("endpointslices", "SLICE"),
+        ("nodes", "NODE"),
     ):
         for sample in recording.get(key, []):
             if sample.get("deleted"):
@@ -603,6 +620,8 @@ def timeline_text(recording: Mapping[str, Any], limit: int = 400) -> str:
                     f"current={sample['current_replicas']} desired={sample['desired_replicas']}"
                     f" cpu={sample['cpu_utilization']}%/{sample['target_utilization']}%"
                 )
+            elif key == "nodes":
+                text = f"Ready={sample['ready']} taints={','.join(sample['taints']) or '-'}"
             elif key == "deployments":
                 text = (
                     f"gen={sample['observed_generation']}/{sample['generation']} "

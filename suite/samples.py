@@ -236,6 +236,32 @@ def endpointslice_sample(obj: Mapping[str, Any]) -> JSON:
     }
 
 
+def node_sample(obj: Mapping[str, Any]) -> JSON:
+    """The recorded figures of a Node: its Ready condition (status/reason), whether it is
+    cordoned, and its taints as `key:effect` with, where the API stamps it (NoExecute), when each
+    was added."""
+    spec = obj.get("spec") or {}
+    ready: Mapping[str, Any] = next(
+        (
+            entry
+            for entry in (obj.get("status") or {}).get("conditions") or []
+            if entry.get("type") == "Ready"
+        ),
+        {},
+    )
+    taints = sorted(
+        (f"{entry.get('key')}:{entry.get('effect')}", str(entry.get("timeAdded") or ""))
+        for entry in spec.get("taints") or []
+    )
+    return {
+        "name": name_of(obj),
+        "ready": f"{ready.get('status', 'Unknown')}/{ready.get('reason', '')}",
+        "unschedulable": bool(spec.get("unschedulable")),
+        "taints": [taint for taint, _ in taints],
+        "taints_added": {taint: added for taint, added in taints if added},
+    }
+
+
 def event_sample(obj: Mapping[str, Any]) -> JSON:
     """The recorded figures of an Event (core/v1)."""
     involved = obj.get("involvedObject") or {}

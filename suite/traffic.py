@@ -692,10 +692,10 @@ class BackgroundProbe:
         )
 
     def wait_answered(
-        self, count: int, *, after: float, skew_s: float, timeout_s: float, what: str
+        self, count: int, *, after: float, what: str, timeout_s: float, skew_s: float = 0.0
     ) -> None:
-        """Wait until `count` requests started after `after` (wall clock, plus the prober's
-        clock skew bound `skew_s`) were answered: the traffic is flowing at that point."""
+        """Wait until `count` requests that started later than `after` + `skew_s` (epoch
+        seconds; the prober's clock may be off by up to `skew_s`) were answered."""
 
         def enough(answers: list[Answer]) -> Verdict:
             n = sum(a.ok and a.start > after + skew_s for a in answers)

@@ -16,6 +16,7 @@ from suite.behaviours import (
     failed_rollout,
     graceful_termination,
     load_balancing,
+    node_failure,
     oom_backoff,
     readiness_gating,
     rolling_update,
@@ -34,6 +35,7 @@ ALL: tuple[Behaviour, ...] = (
     oom_backoff.BEHAVIOUR,
     failed_rollout.BEHAVIOUR,
     disruption_budget.BEHAVIOUR,
+    node_failure.BEHAVIOUR,
 )
 
 __all__ = ["ALL", "Behaviour", "Catch", "by_key", "of_nodeid"]

@@ -78,6 +78,13 @@ class Behaviour:
     variants: tuple[str, ...] = ()
     #: Run in CI's existing-cluster step (the nodes pull the images from a registry).
     on_registry_path: bool = False
+    #: The --cluster choices it runs on (its scenario's `only_on` marker says the same); empty:
+    #: every one. On the others it is deselected, and the report says why instead of "missing".
+    clusters: tuple[str, ...] = ()
+
+    def runs_on(self, cluster: str) -> bool:
+        """Whether its scenario is selected on --cluster=`cluster`."""
+        return not self.clusters or cluster in self.clusters
 
     @property
     def package(self) -> str:

@@ -80,6 +80,13 @@ def _cluster_words(document: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def _provider(document: Mapping[str, Any]) -> str:
+    """The --cluster choice the run used ("" when none is recorded)."""
+    cluster = document.get("cluster") or {}
+    facts = cluster.get("facts") or {}
+    return str(cluster.get("provider") or facts.get("provider") or "")
+
+
 def _lower(title: str) -> str:
     """ "Self-healing" -> "self-healing"; an acronym keeps its case ("CPU autoscaling")."""
     first = title.split(" ", 1)[0]
@@ -94,6 +101,9 @@ def summarize(document: Mapping[str, Any]) -> Verdict:
     not_run: list[str] = []
     for behaviour in behaviours.ALL:
         state, why = _state(_tests_of(document, behaviour))
+        provider = _provider(document)
+        if state == "missing" and provider and not behaviour.runs_on(provider):
+            why = f"runs only on --cluster={' or '.join(behaviour.clusters)}"
         name = _lower(behaviour.title)
         if state == "passed":
             passed.append(name)

@@ -101,3 +101,23 @@ def test_the_cli_prints_the_paths(capsys):
     shown = capsys.readouterr().out.split()
     assert shown == [b.path for b in behaviours.ALL if b.on_registry_path]
     assert shown, "no behaviour runs on the registry path"
+
+
+@pytest.mark.parametrize("behaviour", behaviours.ALL, ids=lambda b: b.key)
+def test_the_clusters_a_behaviour_declares_are_its_scenarios_only_on_marker(behaviour):
+    import importlib
+
+    module = importlib.import_module(behaviour.path.removesuffix(".py").replace("/", "."))
+    marks = getattr(module, "pytestmark", [])
+    marks = marks if isinstance(marks, list) else [marks]
+    only_on = [m for m in marks if m.name == "only_on"]
+    assert tuple(only_on[0].args if only_on else ()) == behaviour.clusters
+
+
+def test_the_cli_leaves_out_what_does_not_run_on_a_cluster(capsys):
+    from suite.behaviours.__main__ import main
+
+    assert main(["--cluster", "local"]) == 0
+    shown = capsys.readouterr().out.split()
+    assert shown == [b.path for b in behaviours.ALL if b.runs_on("local")]
+    assert behaviours.by_key("node-failure").path not in shown

@@ -286,7 +286,8 @@ def test_the_page_needs_nothing_from_the_network(html, failing_html):
 
 
 def test_size_stays_small_for_a_full_run_and_bounded_for_a_run_that_failed_everywhere():
-    assert len(_render(runs.full_run()).encode()) < 400_000
+    # About 45 kB a behaviour (its section, charts and timeline): the page grows with the registry.
+    assert len(_render(runs.full_run()).encode()) < 45_000 * len(behaviours.ALL)
     document = runs.full_run(failing_rollout=True)
     huge_log = "x" * 19_000 + "\n"
     for test in document["tests"]:
@@ -632,3 +633,12 @@ def test_an_evidence_path_outside_evidence_is_never_linked_and_refused_in_one_li
     source.write_text(json.dumps(document))
     assert render_main([str(source)]) == 2
     assert "'evidence_dir' is" in capsys.readouterr().err
+
+
+def test_a_behaviour_that_does_not_run_on_this_cluster_says_where_it_runs(full):
+    local = dict(full, tests=[t for t in full["tests"] if "node_failure" not in t["nodeid"]])
+    summary = verdict.summarize(local)
+    assert "Node failure: runs only on --cluster=kind or existing" in summary.not_run
+    assert behaviours.by_key("node-failure").runs_on("kind")
+    assert not behaviours.by_key("node-failure").runs_on("local")
+    assert behaviours.by_key("load-balancing").runs_on("local")

@@ -330,3 +330,24 @@ def test_the_prober_pods_fate_in_words():
         prober_problem(None, None, {"p", "q"}, namespace="ns") or ""
     )
     assert prober_problem(before, None, {"p"}, namespace="ns") is None
+
+
+def test_wait_answered_counts_only_answers_after_the_time_and_the_skew():
+    from suite.traffic import Answer, BackgroundProbe, ProbeRequest
+    from suite.waiting import WaitFailed
+
+    probe = BackgroundProbe.__new__(BackgroundProbe)
+    probe.request = ProbeRequest(url="http://getip/")
+    probe.changed = threading.Condition()
+    probe._done = threading.Event()
+    probe.prober = type("P", (), {"namespace": "ns"})()
+    probe.result = type("R", (), {})()
+    probe.result.answers = [
+        Answer(i, start, start + 0.01, 200, True, "p", "v1", None)
+        for i, start in enumerate([1, 5, 6])
+    ]
+    probe.wait_answered(2, after=4.0, what="later", timeout_s=0.1)
+    with pytest.raises(WaitFailed, match="3 answered requests later"):
+        probe.wait_answered(3, after=4.0, what="later", timeout_s=0.1)
+    with pytest.raises(WaitFailed):
+        probe.wait_answered(2, after=4.0, what="later", timeout_s=0.1, skew_s=1.5)

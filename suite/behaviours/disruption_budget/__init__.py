@@ -32,4 +32,5 @@ BEHAVIOUR = Behaviour(
     ),
     variants=(),
     on_registry_path=False,
+    clusters=("kind", "existing"),
 )

@@ -58,6 +58,10 @@ DISRUPTION = (
     f"{SCENARIOS}/test_disruption_budget.py::"
     "test_a_drain_through_the_eviction_api_keeps_the_disruption_budget"
 )
+NODE_FAILURE = (
+    "suite/behaviours/node_failure/test_node_failure.py::"
+    "test_node_failure_evicts_its_pods_and_the_service_recovers"
+)
 INTERRUPT = f"{SCENARIOS}/test_interrupt.py::test_interrupted_run_leaves_no_test_namespace"
 
 
@@ -1118,6 +1122,76 @@ def disruption_budget(started: float, rng: random.Random) -> dict:
     return _record(DISRUPTION, sim, [probe], figures)
 
 
+def node_failure(started: float, rng: random.Random) -> dict:
+    """Made up as the kind run saw it (2 workers): the report draws any behaviour's test, and
+    the full run is the one made-up run the page is checked on."""
+    sim = Sim("ka-r1-node-failure-evicts-its-pods-a-5b1e", started, rng)
+    t = _prober(sim, 0.05)
+    rs, t = sim.deploy(t + 0.4, "getip", 4)
+    pods = sim.names(rs)
+    stopped = pods[:2]
+    for name in stopped:
+        sim.change(t, name, node="kube-alive-worker2")
+    traffic = Traffic("getip", "http://getip/", 4, 40, 2.0, chunk_s=2.0)
+    traffic.started = sim.wall(t + 0.2)
+    t_stop = t + 1.5
+    sim.mark(t_stop, "node stopped", node="kube-alive-worker2")
+    t_not_ready = t_stop + 44.5
+    sim.mark(t_not_ready, "NotReady", node="kube-alive-worker2")
+    for name in stopped:
+        sim.change(t_not_ready + 0.05, name, ready=False)
+    sim.mark(t_not_ready + 0.1, "tainted", taint="node.kubernetes.io/unreachable:NoExecute")
+    t_evicted = t_not_ready + 10.1
+    for name in stopped:
+        sim.change(t_evicted, name, terminating=True)
+    sim.mark(t_evicted + 0.01, "evicted", pods=2)
+    replacements = [sim.start_pod(t_evicted + 0.02, rs, "getip")[0] for _ in stopped]
+    t_replaced = t_evicted + 2.6
+    sim.mark(t_replaced, "replacements Ready")
+    t_back = t_replaced + 1.3
+    sim.mark(t_back, "node restarted", node="kube-alive-worker2")
+    t_rejoined = t_back + 13.7
+    sim.mark(t_rejoined, "node rejoined", node="kube-alive-worker2")
+    end = t_rejoined + 1.0
+    lanes = [t + 0.25 + 0.01 * i for i in range(4)]
+    while min(lanes) < end:
+        lane = lanes.index(min(lanes))
+        start = lanes[lane]
+        serving = [p for p in pods if p not in stopped] + (
+            replacements if start > t_replaced else []
+        )
+        if start < t_stop or start > t_not_ready + 1.0:
+            traffic.add(sim.wall(start), 0.004, rng.choice(serving), "v1")
+            lanes[lane] = start + 0.045
+        elif rng.random() < 0.5:
+            traffic.add(sim.wall(start), 2.0, None, None, status=None, error="timeout")
+            lanes[lane] = start + 2.04
+        else:
+            traffic.add(sim.wall(start), 0.004, rng.choice(serving), "v1")
+            lanes[lane] = start + 0.045
+    traffic.ended = sim.wall(end + 0.1)
+    probe = traffic.to_dict()
+    failed = [a for a in probe["answers"] if not a[5]]
+    figures = {
+        "replicas": 4,
+        "grace_period_s": 50.0,
+        "grace_period_from": "the default",
+        "toleration_s": 10.0,
+        "stopped_node": "kube-alive-worker2",
+        "prober_node": "kube-alive-worker",
+        "stopped_pods": 2,
+        "requests": probe["sent"],
+        "failed": probe["failed"],
+        "failed_window_s": round(failed[-1][3] - failed[0][2], 2) if failed else 0.0,
+        "not_ready_after_s": round(t_not_ready - t_stop, 2),
+        "tainted_after_s": round(t_not_ready + 0.1 - t_stop, 2),
+        "evicted_after_taint_s": 10.0,
+        "replaced_after_s": round(t_replaced - t_stop, 2),
+        "rejoined_after_s": round(t_rejoined - t_back, 2),
+    }
+    return _record(NODE_FAILURE, sim, [probe], figures)
+
+
 def _record(nodeid: str, sim: Sim, probes: list[dict], figures: dict) -> dict:
     return {
         "nodeid": nodeid,
@@ -1167,6 +1241,7 @@ def full_run(
         # its own generator, as the readiness gating's
         (FAILED_ROLLOUT, lambda s: failed_rollout(s, random.Random(seed + 4))),  # noqa: S311
         (DISRUPTION, lambda s: disruption_budget(s, random.Random(seed + 5))),  # noqa: S311
+        (NODE_FAILURE, lambda s: node_failure(s, random.Random(seed + 6))),  # noqa: S311
     ]
     for nodeid, make in makers:
         if nodeid == HPA and skip_autoscaling:
