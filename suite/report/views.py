@@ -22,6 +22,7 @@ from suite.behaviours.base import Behaviour
 from suite.evidence import CLUSTER_LOGS_DIR, is_evidence_path
 from suite.evidence import DIR as EVIDENCE_DIR
 from suite.report import charts
+from suite.report import verdict as run_verdict
 from suite.report.data import (
     Mark,
     Record,
@@ -39,6 +40,7 @@ VERDICT_WORDS = {
     "error": "✗ ERROR",
     "skipped": "\u2013 skipped",
     "missing": "? not run",
+    "elsewhere": "\u2013 not on this cluster",
     "unknown": "? unknown",
 }
 
@@ -390,10 +392,15 @@ def page(document: Mapping[str, Any]) -> Page:
         else:
             others.append(view_of_test(test, None, index, budget))
     shown = []
+    provider = run_verdict.provider(document)
     for behaviour in behaviours.ALL:
         views = sorted(grouped[behaviour.key], key=lambda view: _rank(behaviour, view))
         outcome = _outcome_of([view.outcome for view in views])
         headlines = [view.headline for view in views if view.headline]
+        if outcome == "missing" and provider and not behaviour.runs_on(provider):
+            # Not a gap in this run: it needs what this cluster has not (several nodes).
+            outcome = "elsewhere"
+            headlines = [run_verdict.where_it_runs(behaviour)]
         shown.append(
             BehaviourView(
                 key=behaviour.key,

@@ -515,10 +515,14 @@ def test_the_title_and_verdict_line_say_what_ran_where_and_what_did_not(full):
     )
     only_lb = dict(full, tests=[t for t in full["tests"] if "load_balancing" in t["nodeid"]])
     partial = verdict.summarize(only_lb)
-    assert partial.title.endswith(f": 1 of {count} behaviours proven")
+    here = sum(b.runs_on("local") for b in behaviours.ALL)
+    elsewhere = f" ({count - here} more only on other clusters)" if here < count else ""
+    assert partial.title.endswith(f": 1 of {here} behaviours proven{elsewhere}")
     assert "Self-healing: not selected in this run" in partial.not_run
     interrupted = verdict.summarize(dict(only_lb, exitstatus=2))
-    assert interrupted.title.endswith(f": 1 of {count} behaviours proven, the run was interrupted")
+    assert interrupted.title.endswith(
+        f": 1 of {here} behaviours proven{elsewhere}, the run was interrupted"
+    )
     assert interrupted.title.startswith("kube-alive FAILED on local")
     text = _render(only_lb)
     assert "Not run: Self-healing: not selected in this run" in " ".join(text.split())
@@ -642,3 +646,31 @@ def test_a_behaviour_that_does_not_run_on_this_cluster_says_where_it_runs(full):
     assert behaviours.by_key("node-failure").runs_on("kind")
     assert not behaviours.by_key("node-failure").runs_on("local")
     assert behaviours.by_key("load-balancing").runs_on("local")
+
+
+def test_a_local_run_without_the_multi_node_behaviours_counts_only_what_runs_there(full):
+    multi = [b for b in behaviours.ALL if not b.runs_on("local")]
+    assert multi, "node failure and the disruption budget need several nodes"
+    modules = {b.module for b in multi}
+    local = dict(
+        full,
+        tests=[
+            t for t in full["tests"] if t["nodeid"].split("::")[0].rsplit("/")[-1] not in modules
+        ],
+    )
+    summary = verdict.summarize(local)
+    ran = len(behaviours.ALL) - len(multi)
+    assert f"{ran} of {ran} behaviours proven ({len(multi)} more only on other clusters)" in (
+        summary.title
+    )
+    html = _render(local)
+    for behaviour in multi:
+        section = html[html.index(f'data-behaviour="{behaviour.key}"') :]
+        section = section[: section.index("</section>")]
+        assert 'data-verdict="elsewhere"' in section
+        assert "runs only on --cluster=kind or existing" in section
+    # A behaviour that runs here but is missing is still a gap, not "elsewhere".
+    gap = dict(local, tests=[t for t in local["tests"] if "load_balancing" not in t["nodeid"]])
+    section = _render(gap)
+    section = section[section.index('data-behaviour="load-balancing"') :]
+    assert 'data-verdict="missing"' in section[: section.index(">")]
