@@ -64,6 +64,7 @@ if [ "${KUBE_ALIVE_TOOLS:-source}" = release ] && [ -n "$release" ] && [ ! -x "$
   curl -fsSL --retry 3 --connect-timeout 20 --max-time 300 -o "$download" "$url"
   if ! echo "$sum  $download" | sha256sum --check --status; then
     echo "$0: $url: sha256 $(sha256sum "$download" | cut -d' ' -f1), pinned $sum: refused" >&2
+    rm -rf "$dir.partial"
     exit 1
   fi
   case "$download" in
