@@ -122,7 +122,8 @@ def test_the_dev_tools_come_from_the_constraints_file():
     pins = dict(re.findall(r"^([\w.-]+)==(\S+)$", constraints, re.MULTILINE))
     for tool in ("pip", "ruff", "mypy", "tox", "pytest", "playwright"):
         assert tool in pins, f"scripts/ci/constraints.txt does not pin {tool}"
-    assert "PIP_CONSTRAINT = {toxinidir}/scripts/ci/constraints.txt" in (REPO / "tox.ini").read_text()
+    tox_ini = (REPO / "tox.ini").read_text()
+    assert "PIP_CONSTRAINT = {toxinidir}/scripts/ci/constraints.txt" in tox_ini
     for step in ("install.sh", "lint-type-unit.sh"):
         assert '-c "$CI_CONSTRAINTS"' in (STEPS / step).read_text(), step
 
