@@ -200,7 +200,14 @@ BASE_ROOTS = (*BASE_PACKAGES, "dash", "base-files", "base-passwd", "libc-bin")
 # libraries) out is most of what makes the base lean.
 MAINTAINER_ONLY = frozenset({"dpkg", "debconf", "perl-base", "tar", "install-info"})
 # Merged /usr: Debian's top-level program and library folders are symlinks into /usr.
-MERGED_USR = {"amd64": ("bin", "sbin", "lib", "lib64"), "arm64": ("bin", "sbin", "lib")}
+MERGED_USR = {
+    "amd64": ("bin", "sbin", "lib", "lib64"),
+    "arm64": ("bin", "sbin", "lib"),
+    "armhf": ("bin", "sbin", "lib"),
+}
+# Debian's architecture name -> the OCI platform's architecture and variant (armhf is ARMv7 with
+# hardware floating point: 32-bit Raspberry Pi OS, linux/arm/v7).
+OCI_ARCHES = {"amd64": ("amd64", ""), "arm64": ("arm64", ""), "armhf": ("arm", "v7")}
 # Not needed to run Python: documentation, manuals, translations.
 SLIMMED = (
     "usr/share/doc",
@@ -447,12 +454,16 @@ def build_base_image(paths: config.Paths, log: Log, arch: str | None = None) -> 
         make_base_rootfs(paths, arch, rootfs, log)
         log(f"python base ({arch}): rootfs made in {time.monotonic() - started:.0f}s")
     log(f"python base ({arch}): committing {rootfs} as {ref}")
-    ctr = _buildah("from", "--arch", arch, "scratch")
+    oci_arch, variant = OCI_ARCHES[arch]
+    platform_args = ["--arch", oci_arch, *(["--variant", variant] if variant else [])]
+    ctr = _buildah("from", *platform_args, "scratch")
     try:
         _buildah("copy", ctr, f"{rootfs}/", "/", timeout=1200)
         _buildah(
             "config",
-            *("--arch", arch, "--os", "linux"),
+            *platform_args,
+            "--os",
+            "linux",
             *("--env", "PATH=/usr/local/bin:/usr/bin:/bin", "--cmd", "python3"),
             ctr,
         )

@@ -11,6 +11,15 @@ kube-proxy does not route; pods on the other nodes are untouched. Dropping (not 
 kube-proxy's rules) also keeps every unrewritten packet on the node: nothing leaves through a
 default route. The rule is tagged with a comment, so `clear` removes exactly it.
 
+`node-lifecycle-controller-off` and `disruption-controller-off`: kube-controller-manager, a
+static pod in the control-plane node's container, is restarted without that one controller
+(`--controllers=...,-<name>`, kube-controller-manager's own switch), as a cluster whose
+controller manager lost it would run: nodes that stop reporting are never tainted nor their pods
+evicted, or PodDisruptionBudgets' status is never computed (so the Eviction API refuses every
+eviction). Every other controller keeps running. The original manifest is kept beside the
+static pod directory (the kubelet reads every file inside it), and `clear` puts it back and waits
+for the controller manager to run with its original flags.
+
 While a kind fault is applied, the same lock file as the local cluster's faults names it.
 """
 
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +38,16 @@ from localcluster.util import ClusterError, Log
 SERVICE_SUBNET = "10.97.0.0/16"
 COMMENT = "kube-alive-fault"
 DOCKER_TIMEOUT_S = 60
+#: kube-controller-manager's static pod manifest in kind's control-plane node, and where the
+#: original is kept while a controller fault is applied (outside the static pod directory).
+CONTROLLER_MANAGER_MANIFEST = "/etc/kubernetes/manifests/kube-controller-manager.yaml"
+CONTROLLER_MANAGER_KEPT = "/etc/kubernetes/kube-controller-manager.yaml.kube-alive"
+#: The kubelet sees a changed static pod file within its file-check period (20 s) and restarts
+#: the container; the process with the new flags must run within this.
+RESTART_DEADLINE_S = 90.0
+POLL_S = 1.0
+#: Every process's command line in a node, one a line (from /proc: no procps needed).
+CMDLINES = "for p in /proc/[0-9]*; do tr '\\0' ' ' <\"$p/cmdline\" 2>/dev/null; echo; done"
 
 
 @dataclass(frozen=True)
@@ -37,6 +57,9 @@ class KindFault:
     name: str
     broken: str
     how: str
+    #: kube-controller-manager's name for the controller this fault turns off; "" for the
+    #: node-routing fault (which breaks the last worker instead).
+    controller: str = ""
 
 
 FAULTS = {
@@ -48,15 +71,36 @@ FAULTS = {
             f"on the last worker, packets to the Service range {SERVICE_SUBNET} are dropped in "
             "iptables' raw table, before kube-proxy's DNAT (the other nodes are untouched)",
         ),
+        KindFault(
+            "node-lifecycle-controller-off",
+            "the node lifecycle controller (kube-controller-manager)",
+            "kube-controller-manager restarted with --controllers=...,-node-lifecycle-controller: "
+            "a node that stops reporting is never marked NotReady, tainted or evicted",
+            controller="node-lifecycle-controller",
+        ),
+        KindFault(
+            "disruption-controller-off",
+            "the disruption controller (kube-controller-manager)",
+            "kube-controller-manager restarted with --controllers=...,-disruption-controller: no "
+            "PodDisruptionBudget's status is computed, so the Eviction API refuses every eviction",
+            controller="disruption-controller",
+        ),
     )
 }
 
 
-def _docker(args: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _docker(
+    args: Sequence[str], *, check: bool = True, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """`docker ARGS` on the engine DOCKER_HOST names; a failure (with `check`) is one line."""
     try:
         done = subprocess.run(
-            ["docker", *args], capture_output=True, text=True, timeout=DOCKER_TIMEOUT_S, check=False
+            ["docker", *args],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_TIMEOUT_S,
+            check=False,
+            input=input_text,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise ClusterError(f"docker {' '.join(args[:3])}: {error}") from None
@@ -111,6 +155,127 @@ def _rule(action: str) -> list[str]:
     ]
 
 
+def control_plane(cluster: str) -> str:
+    """The control-plane node's container of kind cluster `cluster`."""
+    found = _docker(
+        ["ps", "--filter", f"label=io.x-k8s.kind.cluster={cluster}", "--format", "{{json .}}"]
+    )
+    for line in found.stdout.splitlines():
+        name = str(json.loads(line).get("Names"))
+        if name.endswith("control-plane"):
+            return name
+    raise ClusterError(f"kind cluster {cluster} has no control-plane node running (docker ps)")
+
+
+def without_controller(manifest: str, controller: str) -> str:
+    """kube-controller-manager's static pod manifest with `controller` switched off: `-NAME`
+    added to its `--controllers` flag (kind's is `--controllers=*,bootstrapsigner,tokencleaner`),
+    or the flag added as `*,-NAME` when it has none."""
+    lines = manifest.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.strip().startswith("- --controllers="):
+            if f"-{controller}" not in line.strip().split("=", 1)[1].split(","):
+                lines[i] = line.rstrip("\n") + f",-{controller}\n"
+            return "".join(lines)
+    for i, line in enumerate(lines):
+        if line.strip() == "- kube-controller-manager":
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.insert(i + 1, f"{indent}- --controllers=*,-{controller}\n")
+            return "".join(lines)
+    raise ClusterError(
+        f"{CONTROLLER_MANAGER_MANIFEST} has no `- kube-controller-manager` command line: "
+        "not a kubeadm static pod this fault knows how to change"
+    )
+
+
+def _controller_manager_args(node: str) -> str | None:
+    """The running kube-controller-manager's command line in `node`, or None when none runs."""
+    done = _docker(["exec", node, "sh", "-c", CMDLINES], check=False)
+    lines = [
+        line for line in done.stdout.splitlines() if line.startswith("kube-controller-manager ")
+    ]
+    return lines[0] if lines else None
+
+
+def _await_controller_manager(node: str, want_off: str, log: Log) -> None:
+    """Wait until kube-controller-manager runs in `node` with `-want_off` among its controllers
+    (or, with want_off "", with none of the faults' controllers off)."""
+    started = time.monotonic()
+    off = [f"-{fault.controller}" for fault in FAULTS.values() if fault.controller]
+    seen: str | None = None
+    while time.monotonic() - started < RESTART_DEADLINE_S:
+        seen = _controller_manager_args(node)
+        if seen is not None:
+            flags = next((a for a in seen.split() if a.startswith("--controllers=")), "")
+            names = flags.split("=", 1)[1].split(",") if flags else []
+            if (want_off and f"-{want_off}" in names) or (
+                not want_off and not any(name in names for name in off)
+            ):
+                log(
+                    f"kube-controller-manager runs with {flags or 'its default controllers'} "
+                    f"({time.monotonic() - started:.0f}s)"
+                )
+                return
+        time.sleep(POLL_S)
+    raise ClusterError(
+        f"kube-controller-manager in {node} did not restart "
+        f"{'without ' + want_off if want_off else 'with its original controllers'} within "
+        f"{RESTART_DEADLINE_S:.0f}s of its static pod manifest changing (the kubelet restarts "
+        f"it); running: {seen or 'no kube-controller-manager process'}"
+    )
+
+
+def _apply_controller_off(cluster: str, fault: KindFault, log: Log) -> str:
+    node = control_plane(cluster)
+    kept = _docker(["exec", node, "test", "-e", CONTROLLER_MANAGER_KEPT], check=False)
+    if kept.returncode != 0:
+        _docker(["exec", node, "cp", "-p", CONTROLLER_MANAGER_MANIFEST, CONTROLLER_MANAGER_KEPT])
+    original = _docker(["exec", node, "cat", CONTROLLER_MANAGER_KEPT]).stdout
+    changed = without_controller(original, fault.controller)
+    # Written beside it and renamed: the kubelet never reads half a manifest.
+    _docker(
+        [
+            "exec",
+            "-i",
+            node,
+            "sh",
+            "-c",
+            f"cat > {CONTROLLER_MANAGER_MANIFEST}.tmp && mv {CONTROLLER_MANAGER_MANIFEST}.tmp "
+            f"/etc/kubernetes/manifests/kube-controller-manager.yaml",
+        ],
+        input_text=changed,
+    )
+    log(
+        f"{fault.name}: kube-controller-manager's manifest on {node} switches off "
+        f"{fault.controller}; waiting for the kubelet to restart it"
+    )
+    _await_controller_manager(node, fault.controller, log)
+    return node
+
+
+def _clear_controller_manager(cluster: str, log: Log) -> list[str]:
+    try:
+        node = control_plane(cluster)
+    except ClusterError:
+        return []
+    if _docker(["exec", node, "test", "-e", CONTROLLER_MANAGER_KEPT], check=False).returncode:
+        return []
+    _docker(
+        [
+            "exec",
+            node,
+            "sh",
+            "-c",
+            f"cp -p {CONTROLLER_MANAGER_KEPT} {CONTROLLER_MANAGER_MANIFEST}.tmp && "
+            f"mv {CONTROLLER_MANAGER_MANIFEST}.tmp {CONTROLLER_MANAGER_MANIFEST} && "
+            f"rm {CONTROLLER_MANAGER_KEPT}",
+        ]
+    )
+    log(f"kube-controller-manager's original manifest restored on {node}; waiting for it")
+    _await_controller_manager(node, "", log)
+    return [node]
+
+
 def _present(node: str) -> bool:
     return _docker(["exec", node, *_rule("-C")], check=False).returncode == 0
 
@@ -126,8 +291,13 @@ def lookup(name: str) -> KindFault:
 
 
 def apply(cluster: str, name: str, log: Log) -> str:
-    """Break one worker of `cluster` as `name` says; returns the node."""
-    lookup(name)
+    """Break `cluster` as `name` says (one worker, or one controller); returns the node."""
+    fault = lookup(name)
+    if fault.controller:
+        faults.lock_path().write_text(f"{name} on {cluster}'s control plane\n")
+        node = _apply_controller_off(cluster, fault, log)
+        log(f"kind fault {name} applied on {node}")
+        return node
     node = target(cluster)
     faults.lock_path().write_text(f"{name} on {node}\n")
     if not _present(node):
@@ -139,8 +309,9 @@ def apply(cluster: str, name: str, log: Log) -> str:
 
 
 def clear(cluster: str, log: Log) -> list[str]:
-    """Remove every kind fault's rule from every worker; returns the nodes it was on."""
-    cleared = []
+    """Undo every kind fault: the rule on every worker, the controller manager's original
+    manifest; returns the nodes it was on."""
+    cleared = _clear_controller_manager(cluster, log)
     for node in workers(cluster):
         while _present(node):
             _docker(["exec", node, *_rule("-D")])

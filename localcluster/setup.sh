@@ -11,8 +11,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Node runtime and image tools; then Chromium for the browser tests of the report and the live
-# page, qemu for the arm64 image check, shellcheck for the workflow lint; python3-venv for the
-# README's first command (Debian lets pip install only into a virtual environment).
+# page, qemu for the arm64 and arm/v7 image checks, shellcheck for the workflow lint;
+# python3-venv for the README's first command (Debian lets pip install only into a virtual
+# environment).
 packages=(containerd runc containernetworking-plugins iptables iproute2 conntrack openssl
           buildah debootstrap gcc libc6-dev ca-certificates
           chromium qemu-user-static binfmt-support shellcheck python3-venv)

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Builds the workload images for linux/amd64 and linux/arm64 with docker buildx and, with --push,
-# pushes them to REGISTRY, e.g. a Raspberry Pi cluster's registry or your account on a public one:
+# Builds the workload images for linux/amd64, linux/arm64 and linux/arm/v7 (32-bit Raspberry Pi
+# OS) with docker buildx and, with --push, pushes them to REGISTRY, e.g. a Raspberry Pi cluster's
+# registry or your account on a public one:
 #
 #   scripts/build-images.sh REGISTRY [--push]
 #
-# produces REGISTRY/kube-alive/workloads:v1-DIGEST and :v2-DIGEST (one multi-arch manifest list
-# each), where DIGEST names the workloads' sources (python3 suite/images.py digest: a sha256 over
+# produces REGISTRY/kube-alive/workloads:v1-DIGEST and :v2-DIGEST (one manifest list, an image
+# index, each: every node pulls the image of its own platform), where DIGEST names the workloads' sources (python3 suite/images.py digest: a sha256 over
 # workloads/ and its Dockerfile, as the suite computes it), also tagged :v1 and :v2 for the demo,
 # and prints the value to pass to the suite: pytest --cluster=existing --image-registry REGISTRY.
 # The suite pulls the DIGEST tags only: after editing a workload, build and push again.
 #
 # Without --push the images stay in buildx's build cache (a multi-platform image cannot be loaded
-# into the local docker image store); use it to check that both architectures build.
-# Environment: PLATFORMS (default linux/amd64,linux/arm64); CA_BUNDLE, a PEM file that pip inside
+# into the local docker image store); use it to check that every platform builds.
+# Environment: PLATFORMS (default linux/amd64,linux/arm64,linux/arm/v7); CA_BUNDLE, a PEM file that pip inside
 # the build must trust (default: none; passed as a build secret, never stored in the image);
 # BASE_IMAGE, another base than the Dockerfile's official slim Python image (any image with python3
 # and its venv module, e.g. one made offline with debootstrap); BUILD_NETWORK, the network of the
@@ -41,7 +42,7 @@ for arg in "$@"; do
 done
 [ -n "$registry" ] || usage
 registry="${registry%/}"
-platforms="${PLATFORMS-linux/amd64,linux/arm64}"
+platforms="${PLATFORMS-linux/amd64,linux/arm64,linux/arm/v7}"
 
 if ! command -v docker >/dev/null 2>&1; then
   echo "$0: docker is not on PATH; install Docker (with the buildx plugin) first" >&2

@@ -24,6 +24,8 @@ class TestContext:
     probes: list[ProbeResult] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
     evidence: list[tuple[str, str]] = field(default_factory=list)
+    #: The folder its evidence was kept in, relative to the report directory (failed tests).
+    evidence_dir: str | None = None
 
     def recording(self) -> dict[str, Any] | None:
         """The recorder's data, if a recorder ran."""
@@ -38,6 +40,7 @@ class TestContext:
             "probes": [probe.to_dict() for probe in self.probes],
             "recording": self.recording(),
             "evidence": [list(section) for section in self.evidence],
+            "evidence_dir": self.evidence_dir,
         }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from suite import manifests, namespaces, naming, providers, waits
+from suite import evidence, manifests, namespaces, naming, providers, waits
 from suite.cluster import Cluster, bring_up
 from suite.context import CONTEXT_KEY, TestContext
 from suite.kube import (
@@ -75,6 +75,9 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
         raise
     log(connected.describe())
     yield connected
+    if state.evidence_kept and evidence.claim_once(state.shared_dir, "cluster-logs"):
+        # Once per run, while the cluster still exists (the provider may delete it next).
+        evidence.export_cluster_logs(provider.export_logs, settings.report_dir, log)
     if not settings.keep_namespaces:
         try:
             namespaces.sweep(connected.kube, naming.run_selector(state.run_id, state.worker), log)

@@ -28,8 +28,10 @@ from pathlib import Path
 #: AGENTS.md), the content digest in the tag is the same for both.
 REPOSITORY = "localhost/kube-alive/workloads"
 TAGS = ("v1", "v2")
-#: The architectures scripts/build-images.sh builds and pushes by default.
-PUSHED_ARCHITECTURES = ("amd64", "arm64")
+#: The node architectures (kubernetes.io/arch) of the platforms scripts/build-images.sh builds and
+#: pushes by default: linux/amd64, linux/arm64 and linux/arm/v7 (a 32-bit Raspberry Pi OS's node
+#: says `arm`).
+PUSHED_ARCHITECTURES = ("amd64", "arm64", "arm")
 _LOCAL_PREFIX = "localhost/"
 #: The repository root: the image's build context (see .dockerignore).
 REPO_ROOT = Path(__file__).resolve().parents[1]

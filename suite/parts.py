@@ -9,5 +9,6 @@ DEPLOYMENT_CONTROLLER = r"deployment controller"
 METRICS_API = r"metrics API|metrics-server"
 ENDPOINTSLICE_CONTROLLER = r"EndpointSlice controller"
 CLUSTER_DNS = r"CoreDNS|cluster DNS"
+DISRUPTION_CONTROLLER = r"disruption controller"
 #: An admission fault: the read-back's line (suite/admitted.py `rewritten`), then the field it saw.
 ADMISSION = r"an admission webhook or policy rewrote it\).*"

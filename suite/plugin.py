@@ -256,6 +256,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if state.is_worker or state.settings.cluster is None or config.option.collectonly:
         return
     start_log(state)
+    evidence.clear_previous(state.settings.report_dir)
     xml = config.stash.get(junitxml.xml_key, None)
     if xml is not None:
         config.pluginmanager.register(_AtomicJUnitXML(xml), "kube-alive-junitxml")
@@ -390,8 +391,19 @@ def pytest_runtest_makereport(
     if context is None:
         return report
     if report.failed and report.when in ("setup", "call") and not context.evidence:
-        context.evidence = evidence.collect(context.kube, context.namespace, context.recording())
+        found = evidence.gather(context.kube, context.namespace)
+        recording = context.recording()
+        context.evidence = evidence.sections(found, recording)
         report.sections.extend(context.evidence)
+        context.evidence_dir = evidence.keep(
+            state.settings.report_dir,
+            item.nodeid,
+            found,
+            recording,
+            report.longreprtext,
+            make_log(item.config, state),
+        )
+        state.evidence_kept += 1
     if report.when in ("setup", "call") and not report.passed:
         item.stash[_OUTCOME_KEY] = "skipped" if report.skipped else "failed"
     if report.when == "teardown":

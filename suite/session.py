@@ -60,6 +60,9 @@ class SessionState:
     is_worker: bool
     started_wall: float = field(default_factory=time.time)
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
+    #: Failed tests of this process whose evidence was gathered (the cluster's own logs are
+    #: exported at the end when there is any).
+    evidence_kept: int = 0
     _shared_dir: Path | None = None
 
     @classmethod

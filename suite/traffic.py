@@ -45,7 +45,15 @@ from suite.kube import (
     name_of,
     restart_count,
 )
-from suite.waiting import Done, Failed, Verdict, WaitFailed, retry_transient, wait_condition
+from suite.waiting import (
+    Done,
+    Failed,
+    Pending,
+    Verdict,
+    WaitFailed,
+    retry_transient,
+    wait_condition,
+)
 
 #: A background chunk that ends with no answer is retried after this pause (interruptible).
 _CHUNK_ERROR_PAUSE_S = 0.5
@@ -681,6 +689,23 @@ class BackgroundProbe:
             what=what,
             where=self.prober.namespace,
             expected=expected,
+        )
+
+    def wait_answered(
+        self, count: int, *, after: float, skew_s: float, timeout_s: float, what: str
+    ) -> None:
+        """Wait until `count` requests started after `after` (wall clock, plus the prober's
+        clock skew bound `skew_s`) were answered: the traffic is flowing at that point."""
+
+        def enough(answers: list[Answer]) -> Verdict:
+            n = sum(a.ok and a.start > after + skew_s for a in answers)
+            return Done() if n >= count else Pending(f"{n} answered")
+
+        self.wait_for(
+            enough,
+            timeout_s=timeout_s,
+            what=f"traffic to {self.request.url}",
+            expected=f"{count} answered requests {what}",
         )
 
     def stop(self, *, timeout_s: float | None = None) -> ProbeResult:

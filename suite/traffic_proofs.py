@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from suite.traffic import Answer
+from suite.traffic import Answer, ProbeResult
 
 # -- traffic -----------------------------------------------------------------------------------
 
@@ -129,6 +129,34 @@ def skew_problem(offset: ClockOffset | None, max_s: float) -> str | None:
             f"({offset.lo:+.3f}..{offset.hi:+.3f}s), more than the {max_s}s the windows allow"
         )
     return None
+
+
+def throughout(
+    result: ProbeResult,
+    start: float,
+    end: float,
+    *,
+    max_skew_s: float,
+    max_gap_s: float,
+    min_rate: float,
+) -> tuple[float, Coverage, list[str]]:
+    """A background run's checks before any verdict on it: not interrupted, the prober's clock
+    skew measured within `max_skew_s`, requests through all of [start, end] shrunk by that skew.
+    Returns (the skew bound, the coverage, the problems)."""
+    problems = [f"the traffic was interrupted: {result.errors[-1]}"] if result.errors else []
+    offset = clock_offset(result.answers, result.chunk_sent)
+    skew = skew_problem(offset, max_skew_s)
+    problems += [skew] if skew else []
+    bound = offset.bound if offset else max_skew_s
+    flow = coverage(
+        [a.start for a in result.answers],
+        start + bound,
+        end - bound,
+        max_gap_s=max_gap_s,
+        min_rate=min_rate,
+    )
+    problems += [f"traffic did not run throughout: {p}" for p in flow.problems]
+    return bound, flow, problems
 
 
 def in_window(answers: Iterable[Answer], start: float, end: float) -> list[Answer]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import re
 import socket
 import sys
@@ -22,6 +23,9 @@ from werkzeug.exceptions import BadRequest, HTTPException
 _PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 _DIGITS = re.compile(r"[0-9]+")
 _log_lock = threading.Lock()
+# What the kernel calls this machine (x86_64, aarch64, armv7l): /healthz says it, so one request
+# tells which image of a multi-platform index a node runs.
+MACHINE = platform.machine()
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,7 @@ def new_app(name: str, *, health_routes: bool = True) -> flask.Flask:
 
         @app.get("/healthz")
         def healthz() -> flask.Response:
-            return answer({"status": "ok"})
+            return answer({"status": "ok", "machine": MACHINE})
 
         @app.get("/readyz")
         def readyz() -> flask.Response:

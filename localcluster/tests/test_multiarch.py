@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from localcluster import build, config, multiarch
+from localcluster import build, config, imageindex, multiarch
+from localcluster.imageindex import RegistryClient
+from localcluster.tests.test_imageindex import FakeRegistry
 from localcluster.util import ClusterError, file_lock
+from suite import images as workload_images
 
 ENABLED_ENTRY = """enabled
 interpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P
@@ -74,7 +77,7 @@ def fake_binfmt(tmp_path, monkeypatch):
         if argv[0] == "mount":
             (folder / "status").write_text("enabled\n")
         elif argv[:2] == ["update-binfmts", "--enable"]:
-            (folder / multiarch.BINFMT_NAME).write_text(ENABLED_ENTRY)
+            (folder / argv[2]).write_text(ENABLED_ENTRY)
         return subprocess.CompletedProcess(argv, 0, "", "")
 
     monkeypatch.setattr(multiarch, "run", fake_run)
@@ -91,6 +94,15 @@ def test_binfmt_is_mounted_and_qemu_registered_when_neither_is_there(fake_binfmt
         ["mount", "-t", "binfmt_misc", "binfmt_misc", str(folder)],
         ["update-binfmts", "--enable", "qemu-aarch64"],
     ]
+
+
+def test_the_arm_v7_image_registers_qemu_arm(fake_binfmt):
+    folder, calls = fake_binfmt
+    (folder / "status").write_text("enabled\n")
+    (folder / multiarch.BINFMT_NAME).write_text(ENABLED_ENTRY)
+    multiarch.ensure_binfmt(lambda _m: None, folder, platform=multiarch.ARMV7)
+    assert calls == [["update-binfmts", "--enable", "qemu-arm"]]
+    assert (folder / "qemu-arm").exists()
 
 
 def test_binfmt_is_left_alone_when_qemu_is_already_registered(fake_binfmt):
@@ -197,6 +209,7 @@ GOOD = {
     "uid": 10001,
     "test_client": {"status": 200, "body": {"pod": "p", "version": "v1", "ip": ""}},
     "tcp": {"status": 200, "body": {"pod": "p", "version": "v1", "ip": ""}},
+    "healthz": {"status": 200, "body": {"pod": "p", "version": "v1", "machine": "aarch64"}},
 }
 
 
@@ -228,7 +241,7 @@ def test_a_server_that_never_answered_fails_with_its_last_error():
 
 def test_an_answer_from_the_wrong_version_fails():
     problems = multiarch.evaluate_check(GOOD, "v2", "p")
-    assert len(problems) == 2
+    assert len(problems) == 3
     assert all("expected pod='p' version='v2'" in p for p in problems)
 
 
@@ -258,15 +271,17 @@ def test_the_check_snippet_works_natively_on_the_host():
         check=True,
     )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    problems = multiarch.evaluate_check(result, "v1", "native", uid=os.getuid())
+    native = next(p for p in multiarch.INDEX_PLATFORMS if p.machine == multiarch.platform.machine())
+    problems = multiarch.evaluate_check(result, "v1", "native", uid=os.getuid(), platform=native)
     assert [p for p in problems if p.startswith("GET /")] == [], result
+    assert result["healthz"]["body"]["machine"] == native.machine
     assert result["machine"] == multiarch.platform.machine()
     assert result["uid"] == os.getuid()
     assert result["server_exit"] == 0
 
 
 def test_cli_errors_print_one_line_and_exit_1(monkeypatch, capsys):
-    def fail(_log):
+    def fail(_log, **_kwargs):
         raise ClusterError("no qemu")
 
     monkeypatch.setattr(multiarch, "ensure_binfmt", fail)
@@ -296,9 +311,222 @@ def test_the_arm64_image_answers_under_emulation(image_checks):
 
 def test_cli_build_only_prints_how_the_image_came_to_be(monkeypatch, capsys, tmp_path):
     built = multiarch.BuildResult("repo:v1-arm64", tmp_path / "a.tar", False, 45.0, 55.0, 1, 30.0)
-    monkeypatch.setattr(multiarch, "build_arm64_image", lambda _paths, _version, _log: built)
+    asked = []
+
+    def fake_build(_paths, version, _log, platform):
+        asked.append((version, platform))
+        return built
+
+    monkeypatch.setattr(multiarch, "build_foreign_image", fake_build)
     assert multiarch.main(["build-arm64"]) == 0
+    assert asked == [("v1", multiarch.ARM64)]
     assert capsys.readouterr().out == (
         f"repo:v1-arm64: built in 100s (base 45s, image 55s) after waiting 30s for another "
         f"build; {tmp_path / 'a.tar'}\n"
     )
+
+
+def test_the_platforms_are_named_as_oci_debian_the_kernel_and_qemu_name_them():
+    v7 = multiarch.ARMV7
+    assert (v7.arch, v7.variant, v7.deb_arch, v7.machine, v7.qemu) == (
+        "arm",
+        "v7",
+        "armhf",
+        "armv7l",
+        "qemu-arm-static",
+    )
+    assert v7.arch_args() == ["--arch", "arm", "--variant", "v7"]
+    assert multiarch.ARM64.arch_args() == ["--arch", "arm64"]
+    assert [p.oci for p in multiarch.INDEX_PLATFORMS] == [
+        "linux/amd64",
+        "linux/arm64",
+        "linux/arm/v7",
+    ]
+    # Every platform's base can be made: Debian's layout and the OCI name of its architecture.
+    for plat in multiarch.INDEX_PLATFORMS:
+        assert build.OCI_ARCHES[plat.deb_arch] == (plat.arch, plat.variant)
+        assert plat.deb_arch in build.MERGED_USR
+
+
+def test_the_arm_v7_build_is_the_arm64_build_for_its_own_platform(paths):
+    base = build.base_image_ref("armhf")
+    assert base.startswith(f"{config.BASE_IMAGE}-armhf-")
+    ref = multiarch.foreign_ref(multiarch.ARMV7, "v1")
+    assert ref == f"{config.WORKLOAD_IMAGE_REPO}:v1-armv7"
+    v7 = multiarch.foreign_bud_args(ref, "v1", base, multiarch.ARMV7)
+    arm64 = multiarch.arm64_bud_args(ref, "v1", base)
+    assert v7[:3] == ["bud", "--platform=linux/arm/v7", "--layers=false"]
+    assert v7[2:] == arm64[2:]
+    archive = multiarch.foreign_archive(paths, "v1", multiarch.ARMV7)
+    assert archive.parent == paths.images / "armv7"
+    assert archive.name != multiarch.arm64_archive(paths, "v1").name
+
+
+def test_an_arm_v7_answer_is_judged_against_arm_v7():
+    good = dict(
+        GOOD,
+        machine="armv7l",
+        elf_machine=40,
+        healthz={"status": 200, "body": {"pod": "p", "version": "v1", "machine": "armv7l"}},
+    )
+    assert multiarch.evaluate_check(good, "v1", "p", platform=multiarch.ARMV7) == []
+    # An arm64 image served under the arm/v7 name (qemu-aarch64 would run it as well).
+    assert multiarch.evaluate_check(GOOD, "v1", "p", platform=multiarch.ARMV7) == [
+        "platform.machine() is 'aarch64', expected 'armv7l'",
+        "the interpreter's ELF machine is 183, expected 40 (armv7l)",
+        "GET /healthz (tcp): says machine 'aarch64', expected 'armv7l'",
+    ]
+
+
+def test_a_health_endpoint_that_does_not_answer_fails():
+    result = {k: v for k, v in GOOD.items() if k != "healthz"}
+    result["last_error"] = "GET /healthz: TimeoutError()"
+    assert multiarch.evaluate_check(result, "v1", "p") == [
+        "GET /healthz (tcp): no answer; last error: GET /healthz: TimeoutError()"
+    ]
+
+
+def test_the_index_tag_is_the_content_tag_apart_from_the_suite_s_images():
+    tag = multiarch.index_tag("v1")
+    assert tag == f"{workload_images.content_tag('v1')}-multiarch"
+    assert tag not in {workload_images.content_tag(t) for t in workload_images.TAGS}
+
+
+@pytest.fixture
+def fake_index_run(tmp_path, monkeypatch):
+    """check_index with every outside effect faked: the images (archives that name their
+    platform), the push (which publishes them into a fake registry as one index), the pull
+    (`buildah from`) and the run (`run_check` answers as the image's own machine would)."""
+    registry = FakeRegistry()
+    machines = {p.oci: p for p in multiarch.INDEX_PLATFORMS}
+    state: dict[str, object] = {"serve": {}, "pulled": [], "pushed": []}
+
+    def images(_paths, _version, _log):
+        return [(p, tmp_path / f"{p.suffix}.tar") for p in multiarch.INDEX_PLATFORMS]
+
+    def push(archives, reference, _log):
+        state["pushed"].append(reference)  # type: ignore[union-attr]
+        entries = []
+        for archive in archives:
+            plat = next(p for p in multiarch.INDEX_PLATFORMS if archive.stem == p.suffix)
+            entry = registry.image(plat.oci)
+            state["serve"][entry["digest"]] = plat  # type: ignore[index]
+            entries.append(entry)
+        registry.index(reference.rsplit(":", 1)[1], entries, imageindex.OCI_INDEX)
+
+    def buildah(*args, timeout=600):
+        assert args[0] == "from"
+        state["pulled"].append(list(args))  # type: ignore[union-attr]
+        return str(args[-1].rsplit("@", 1)[1])
+
+    def check(ctr, version, pod):
+        plat = state["serve"][ctr]  # type: ignore[index]
+        machine = plat.machine
+        result = dict(
+            GOOD,
+            machine=machine,
+            elf_machine=plat.elf_machine,
+            test_client={"status": 200, "body": {"pod": pod, "version": version}},
+            tcp={"status": 200, "body": {"pod": pod, "version": version}},
+            healthz={"status": 200, "body": {"pod": pod, "version": version, "machine": machine}},
+        )
+        return result, 1.0
+
+    monkeypatch.setattr(multiarch, "platform_images", images)
+    monkeypatch.setattr(multiarch, "push_index", push)
+    monkeypatch.setattr(multiarch, "RegistryClient", lambda r: RegistryClient(r, registry.fetch))
+    monkeypatch.setattr(multiarch, "_buildah", buildah)
+    monkeypatch.setattr(multiarch, "run_check", check)
+    monkeypatch.setattr(multiarch, "run", lambda *_a, **_k: None)
+    monkeypatch.setattr(multiarch, "ensure_binfmt", lambda _log, **_kw: None)
+    state["machines"] = machines
+    return registry, state
+
+
+def test_the_index_check_pulls_each_platform_by_its_digest_and_sees_its_machine(
+    fake_index_run, paths
+):
+    _registry, state = fake_index_run
+    report = multiarch.check_index(paths, "reg:5000", lambda _m: None)
+    assert report.ok, report.lines()
+    tag = multiarch.index_tag("v1")
+    assert state["pushed"] == [f"reg:5000/kube-alive/workloads:{tag}"]
+    assert report.index.platforms == ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    assert [a.result["healthz"]["body"]["machine"] for a in report.answers] == [
+        "x86_64",
+        "aarch64",
+        "armv7l",
+    ]
+    pulled = state["pulled"]
+    source = f"docker://reg:5000/kube-alive/workloads@{report.answers[2].digest}"
+    assert pulled[2][-5:] == ["--arch", "arm", "--variant", "v7", source]
+    assert all("--tls-verify=false" in p and "--pull=always" in p for p in pulled)
+    lines = report.lines()
+    assert lines[0].startswith(f"index: reg:5000/kube-alive/workloads:{tag} sha256:")
+    assert lines[1] == "platforms: linux/amd64, linux/arm64, linux/arm/v7"
+    assert "linux/arm/v7: sha256:" in lines[-2]
+    assert "machine='armv7l'" in lines[-2]
+    assert lines[-1].startswith("OK: the index lists linux/amd64, linux/arm64, linux/arm/v7")
+
+
+def test_the_index_check_fails_when_an_entry_runs_another_machine(
+    fake_index_run, paths, monkeypatch
+):
+    _registry, state = fake_index_run
+    real_push = multiarch.push_index
+
+    def push_arm64_as_v7(archives, reference, log):
+        real_push(archives, reference, log)
+        for digest, plat in list(state["serve"].items()):
+            if plat is multiarch.ARMV7:
+                state["serve"][digest] = multiarch.ARM64
+
+    monkeypatch.setattr(multiarch, "push_index", push_arm64_as_v7)
+    report = multiarch.check_index(paths, "reg:5000", lambda _m: None)
+    assert not report.ok
+    v7 = report.answers[2]
+    assert v7.platform is multiarch.ARMV7
+    assert "GET /healthz (tcp): says machine 'aarch64', expected 'armv7l'" in v7.problems
+    assert "PROBLEM: linux/arm/v7: platform.machine() is 'aarch64', expected 'armv7l'" in (
+        report.lines()
+    )
+    assert report.lines()[-1] == "FAILED"
+
+
+def test_the_index_check_fails_on_an_index_without_arm_v7(fake_index_run, paths, monkeypatch):
+    real_push = multiarch.push_index
+
+    def push_two(archives, reference, log):
+        real_push([a for a in archives if a.stem != "armv7"], reference, log)
+
+    monkeypatch.setattr(multiarch, "push_index", push_two)
+    report = multiarch.check_index(paths, "reg:5000", lambda _m: None)
+    assert not report.ok
+    assert [a.platform.oci for a in report.answers] == ["linux/amd64", "linux/arm64"]
+    assert "no image for linux/arm/v7 (it lists linux/amd64, linux/arm64)" in report.problems[0]
+
+
+def test_the_index_check_cli_refuses_a_registry_with_a_scheme(capsys):
+    with pytest.raises(SystemExit):
+        multiarch.main(["check-index", "http://reg:5000"])
+    assert "REGISTRY is host:port without a scheme or path" in capsys.readouterr().err
+
+
+def test_the_index_check_cli_says_a_registry_failure_in_one_line(monkeypatch, capsys):
+    def fail(*_args, **_kwargs):
+        raise ClusterError("GET http://reg:5000/v2/x: no answer (refused)")
+
+    monkeypatch.setattr(multiarch, "check_index", fail)
+    assert multiarch.main(["check-index", "reg:5000"]) == 1
+    assert capsys.readouterr().err == (
+        "multiarch check-index: GET http://reg:5000/v2/x: no answer (refused)\n"
+    )
+
+
+def test_the_index_check_without_push_only_reads_what_is_there(fake_index_run, paths, monkeypatch):
+    multiarch.check_index(paths, "reg:5000", lambda _m: None)
+    monkeypatch.setattr(multiarch, "platform_images", lambda *_a: pytest.fail("built"))
+    monkeypatch.setattr(multiarch, "push_index", lambda *_a: pytest.fail("pushed"))
+    report = multiarch.check_index(paths, "reg:5000", lambda _m: None, push=False)
+    assert report.ok, report.lines()
+    assert (report.build_seconds, report.push_seconds) == (0.0, 0.0)

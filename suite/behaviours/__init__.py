@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from suite.behaviours import (
     autoscaling,
+    disruption_budget,
     failed_rollout,
     graceful_termination,
     load_balancing,
@@ -32,6 +33,7 @@ ALL: tuple[Behaviour, ...] = (
     graceful_termination.BEHAVIOUR,
     oom_backoff.BEHAVIOUR,
     failed_rollout.BEHAVIOUR,
+    disruption_budget.BEHAVIOUR,
 )
 
 __all__ = ["ALL", "Behaviour", "Catch", "by_key", "of_nodeid"]

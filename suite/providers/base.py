@@ -109,6 +109,12 @@ class Provider(abc.ABC):
     def prepare(self) -> None:
         """Make sure the cluster exists and runs (may start or create one)."""
 
+    def export_logs(self, directory: Path) -> str | None:
+        """Keep the cluster's own logs (nodes, components) in `directory` after a failed test;
+        return what was done in a few words, or None when this provider has none to keep.
+        May raise ProviderError."""
+        return None
+
     @abc.abstractmethod
     def kubeconfig(self) -> Access:
         """Where the kubeconfig is and which context to use."""

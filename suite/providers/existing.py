@@ -66,8 +66,9 @@ class ExistingProvider(Provider):
         )
 
     def image_architectures(self) -> set[str] | None:
-        """With --image-registry: what scripts/build-images.sh pushes (a 32-bit Pi OS fails
-        here, not at its first pull). Without: whatever is on the nodes (images_problem)."""
+        """With --image-registry: what scripts/build-images.sh pushes (a node of another
+        architecture fails here, not at its first pull). Without: whatever is on the nodes
+        (images_problem)."""
         return set(images.PUSHED_ARCHITECTURES) if self.options.image_registry else None
 
     def images_problem(

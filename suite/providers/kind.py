@@ -118,6 +118,9 @@ USERS_LOCK_WAIT_S = CREATE_TIMEOUT_S + DELETE_TIMEOUT_S + 2 * (REUSE_READY_S + 3
 USERS_DIR_ENV = "KUBE_ALIVE_KIND_USERS_DIR"
 LOAD_TIMEOUT_S = 600
 BUILD_TIMEOUT_S = 1800
+#: `kind export logs` copies each node's journal and container logs out with `docker exec`/`cp`
+#: (seconds per node; a long run's journals make it slower).
+EXPORT_LOGS_TIMEOUT_S = 300
 #: metrics-server start + first scrape; it registers its APIService before it can answer.
 METRICS_READY_S = 180
 
@@ -267,6 +270,11 @@ def docker_build_command(ref: str, repo_root: Path) -> list[str]:
         images.with_tag(ref, version),
         str(repo_root),
     ]
+
+
+def export_logs_command(directory: Path) -> list[str]:
+    """Every node's journal, kubelet and container logs into `directory`."""
+    return ["kind", "export", "logs", str(directory), "--name", CLUSTER_NAME]
 
 
 def nodes_command() -> list[str]:
@@ -659,6 +667,11 @@ class KindProvider(Provider):
             if self._workdir is not None:
                 shutil.rmtree(self._workdir, ignore_errors=True)
                 self._workdir = None
+
+    def export_logs(self, directory: Path) -> str:
+        """`kind export logs` of the cluster into `directory`."""
+        self._run(export_logs_command(directory), EXPORT_LOGS_TIMEOUT_S)
+        return f"kind: exported the logs of cluster {CLUSTER_NAME}"
 
     def describe(self) -> str:
         """One line for the header."""

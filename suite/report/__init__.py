@@ -19,6 +19,7 @@ from typing import Any
 
 import jinja2
 
+from suite import evidence
 from suite.files import write_atomic
 from suite.report import verdict, views
 from suite.session import SessionState, TestOutcome
@@ -38,6 +39,7 @@ def build(
     outcomes: Mapping[str, TestOutcome],
     records: Mapping[str, Mapping[str, Any]],
     cluster_error: Mapping[str, Any] | None = None,
+    cluster_logs: str | None = None,
 ) -> dict[str, Any]:
     """The report.json document."""
     tests = []
@@ -58,6 +60,8 @@ def build(
                 "evidence": [list(section) for section in outcome.sections]
                 or record.pop("evidence", []),
                 "namespace": record.get("namespace"),
+                # Its evidence folder, relative to report.json (a failed test that had one).
+                "evidence_dir": record.get("evidence_dir"),
                 "figures": record.get("figures", {}),
                 "probes": record.get("probes", []),
                 "recording": record.get("recording"),
@@ -73,6 +77,7 @@ def build(
         "exitstatus": int(exitstatus),
         "cluster": dict(cluster) if cluster else None,
         "cluster_error": dict(cluster_error) if cluster_error else None,
+        "cluster_logs": cluster_logs,
         "counts": dict(counts),
         "tests": tests,
     }
@@ -118,6 +123,9 @@ def write(
     cluster_error: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Write report.json and report.html into the report directory; return their paths."""
+    directory = state.settings.report_dir
+    # Cleared when the run started: present, it is this run's export (kind, after a failure).
+    cluster_logs = f"{evidence.DIR}/{evidence.CLUSTER_LOGS_DIR}"
     document = build(
         run_id=state.run_id,
         started=state.started_wall,
@@ -127,8 +135,8 @@ def write(
         outcomes=state.outcomes,
         records=state.read_records(),
         cluster_error=cluster_error,
+        cluster_logs=cluster_logs if (directory / cluster_logs).is_dir() else None,
     )
-    directory = state.settings.report_dir
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / "report.json"
     write_atomic(json_path, json.dumps(document, default=str, indent=1))

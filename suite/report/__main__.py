@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from suite import evidence
 from suite.files import write_atomic
 from suite.report import SCHEMA_VERSION, render_html
 from suite.report.views import VERDICT_WORDS
@@ -75,6 +76,10 @@ REQUIRED: dict[str, tuple[Callable[[object], bool], str]] = {
 OPTIONAL: dict[str, tuple[Callable[[object], bool], str]] = {
     "duration_s": (_is_optional(_is_finite), "a number"),
     "cluster": (_is_optional(lambda value: isinstance(value, Mapping)), "an object"),
+    "cluster_logs": (
+        _is_optional(lambda value: value == f"{evidence.DIR}/{evidence.CLUSTER_LOGS_DIR}"),
+        f'"{evidence.DIR}/{evidence.CLUSTER_LOGS_DIR}"',
+    ),
 }
 #: Fields of one test (each may be left out or null).
 TEST_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
@@ -88,6 +93,10 @@ TEST_FIELDS: dict[str, tuple[Callable[[object], bool], str]] = {
     "recording": (_is_optional(lambda value: isinstance(value, Mapping)), "an object"),
     "probes": (_is_optional(_is_mapping_list), "a list of objects"),
     "evidence": (_is_optional(_is_pairs), "a list of [title, text] pairs"),
+    "evidence_dir": (
+        _is_optional(evidence.is_evidence_path),
+        f"a folder under {evidence.DIR}/ (lower-case letters, digits, '.', '_', '-')",
+    ),
 }
 
 

@@ -11,12 +11,14 @@ matrix run), and the healthy variants (one row per variant and scenario, which m
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from suite.evidence import is_evidence_path
 from suite.report import environment
 
 FILE = "fault-matrix.json"
@@ -51,11 +53,26 @@ class CatchRow:
     restored: str  # passed | failed | error | not checked
     restored_line: str
     report: str  # the pytest run's report.html, relative to this page ("" without one)
+    #: The test's evidence folder, relative to this page ("" without one), and, for a catch
+    #: that left none, why (the matrix fails on it).
+    evidence: str = ""
+    evidence_problem: str = ""
 
     @property
     def css(self) -> str:
         """The row's class: the status without spaces."""
         return "c-" + self.status.replace(" ", "-")
+
+
+def _evidence_link(value: object) -> str:
+    """A fault run's evidence folder as fault-matrix.json records it
+    (`faults/<fault>/evidence/<test>`), else "" (nothing else becomes a link)."""
+    if not isinstance(value, str):
+        return ""
+    head, _, rest = value.partition("/")
+    fault, _, folder = rest.partition("/")
+    fine = head == "faults" and re.fullmatch(r"[a-z0-9-]+", fault) and is_evidence_path(folder)
+    return value if fine else ""
 
 
 @dataclass(frozen=True)
@@ -171,6 +188,8 @@ def view(matrix: Mapping[str, Any]) -> Catches:
                     restored=str(restored.get("outcome", NOT_CHECKED)),
                     restored_line=str(restored.get("line") or ""),
                     report=str(result.get("report") or ""),
+                    evidence=_evidence_link(result.get("evidence")),
+                    evidence_problem=str(result.get("evidence_problem") or ""),
                 )
             )
     variants = []

@@ -19,6 +19,8 @@ from markupsafe import Markup
 
 from suite import behaviours, floors
 from suite.behaviours.base import Behaviour
+from suite.evidence import CLUSTER_LOGS_DIR, is_evidence_path
+from suite.evidence import DIR as EVIDENCE_DIR
 from suite.report import charts
 from suite.report.data import (
     Mark,
@@ -127,6 +129,8 @@ class TestView:
     message: str
     skip_reason: str
     evidence: list[tuple[str, str]]
+    #: Its evidence folder beside the page (a relative link), when one was kept.
+    evidence_dir: str | None = None
     marks: list[Mark] = field(default_factory=list)
     timeline: Markup | None = None
     chart: Markup | None = None
@@ -175,6 +179,8 @@ class Page:
     others: list[TestView]
     others_counts: list[tuple[str, int]]
     exitstatus: int
+    #: The cluster's own logs beside the page (kind, after a failure), a relative link.
+    cluster_logs: str | None = None
 
 
 MAX_EVENTS = 150
@@ -299,6 +305,9 @@ def view_of_test(
         evidence=[
             (str(title), budget.clip(str(text))) for title, text in test.get("evidence") or []
         ],
+        evidence_dir=(
+            str(test["evidence_dir"]) if is_evidence_path(test.get("evidence_dir")) else None
+        ),
         traffic=_traffic_lines(test),
         raw_figures=figures,
         floor_line=_floor_line(figures, _body_s(test)),
@@ -415,4 +424,9 @@ def page(document: Mapping[str, Any]) -> Page:
         others=others,
         others_counts=sorted(others_counts.items()),
         exitstatus=int(document.get("exitstatus") or 0),
+        cluster_logs=(
+            str(document["cluster_logs"])
+            if document.get("cluster_logs") == f"{EVIDENCE_DIR}/{CLUSTER_LOGS_DIR}"
+            else None
+        ),
     )

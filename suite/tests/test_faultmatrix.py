@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from suite import claims, parts, report
+from suite import claims, evidence, parts, report
 from suite.report import catches
 from suite.tools import faultmatrix, reading
 
@@ -150,7 +150,9 @@ class FakeRuns:
         failure=None,
         variant_outcome="passed",
         healthy_outcome="passed",
+        keeps_evidence=True,
     ):
+        self.keeps_evidence = keeps_evidence
         self.apply_status = apply_status
         self.outcome = outcome
         self.failure = (
@@ -190,12 +192,20 @@ class FakeRuns:
                     # the traceback names the part whatever happened: never read by the judge
                     "message": "E   kube-proxy (from the source)" if outcome != "passed" else None,
                     "failure": failure,
+                    "evidence_dir": self._evidence(report_dir, t, outcome),
                 }
                 for t in tests
             ],
         }
         (report_dir / "report.json").write_text(json.dumps(document))
         return subprocess.CompletedProcess(argv, 0 if outcome == "passed" else 1, "", "")
+
+    def _evidence(self, report_dir, nodeid, outcome):
+        """A failed test's folder, as the suite writes it (when this run keeps evidence)."""
+        if outcome == "passed" or not self.keeps_evidence:
+            return None
+        found = evidence.Gathered("ka-x", events=[], objects={"Pod": []})
+        return evidence.write_folder(report_dir, nodeid, found, None, "E  failed")
 
 
 TARGET = faultmatrix.Target("service-routing-stopped", ("a.py::test_x",), PROXY)
@@ -228,6 +238,58 @@ def test_a_fault_is_applied_caught_and_always_cleared(tmp_path):
         }
     ]
     assert m.cluster == {"provider": "local", "describe": "local cluster (host processes)"}
+
+
+def test_a_catch_records_the_evidence_its_run_left(tmp_path):
+    entry = matrix(tmp_path, FakeRuns()).one(TARGET, {})
+    result = entry["results"][0]
+    assert result["evidence"] == (
+        f"faults/service-routing-stopped/evidence/{evidence.folder_name('a.py::test_x')}"
+    )
+    assert (tmp_path / result["evidence"] / "events.txt").is_file()
+    assert result["evidence_problem"] is None
+    assert faultmatrix.verdict({"faults": [entry]}, healthy_required=False) == []
+    page = catches.render({"run_id": "fm-test", "faults": [entry]})
+    assert f'<a class="evidence" href="{result["evidence"]}/">' in page
+
+
+def test_a_catch_whose_run_left_no_evidence_fails_the_matrix_in_one_line(tmp_path):
+    entry = matrix(tmp_path, FakeRuns(keeps_evidence=False)).one(TARGET, {})
+    assert entry["results"][0]["status"] == catches.CAUGHT
+    problems = faultmatrix.verdict({"faults": [entry]}, healthy_required=False)
+    assert problems == [
+        "service-routing-stopped x a.py::test_x: caught, but its evidence is missing "
+        "(report.json names no evidence folder for it)"
+    ]
+    page = catches.render({"run_id": "fm-test", "faults": [entry]})
+    assert "evidence missing: report.json names no evidence folder for it" in page
+    assert 'class="evidence"' not in page
+
+
+def test_the_matrix_page_links_only_a_fault_runs_evidence_folder():
+    row = {"nodeid": "a.py::test_x", "status": catches.CAUGHT}
+    for bad in ("javascript:alert(1)", "faults/x/../../etc", "/etc/passwd", "faults/x/logs/y"):
+        page = catches.render(
+            {"run_id": "fm", "faults": [{"fault": "x", "results": [{**row, "evidence": bad}]}]}
+        )
+        assert 'class="evidence"' not in page
+
+
+def test_a_catch_whose_evidence_folder_lost_its_events_fails_the_matrix(tmp_path):
+    runs = FakeRuns()
+    real = runs.__call__
+
+    def losing_events(argv, timeout):
+        done = real(argv, timeout)
+        for events in tmp_path.glob("faults/*/evidence/*/events.txt"):
+            events.unlink()
+        return done
+
+    entry = matrix(tmp_path, losing_events).one(TARGET, {})
+    problem = entry["results"][0]["evidence_problem"]
+    assert problem.endswith("events.txt missing")
+    assert "\n" not in problem
+    assert faultmatrix.verdict({"faults": [entry]}, healthy_required=False)
 
 
 def test_a_precondition_failure_under_a_fault_is_stopped_not_caught(tmp_path):
@@ -584,4 +646,6 @@ def test_on_kind_only_the_kind_faults_run_through_kind_fault_and_pytest_on_kind(
     assert all("--cluster=kind" in c and "--keep-cluster" in c for c in pytests)
     matrix = json.loads((tmp_path / "fault-matrix.json").read_text())
     assert matrix["provider"] == "kind"
-    assert [f["fault"] for f in matrix["faults"]] == ["node-service-routing-dropped"]
+    kind_faults = [t.fault for t in faultmatrix.MATRIX if t.cluster == "kind"]
+    assert "node-service-routing-dropped" in kind_faults
+    assert [f["fault"] for f in matrix["faults"]] == kind_faults

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from suite import evidence
+
 CONFTEST = """
 import json
 import types
@@ -24,6 +26,8 @@ for path, items in [
     ("/apis/apps/v1/namespaces/[^/]+/replicasets", []),
     ("/apis/apps/v1/namespaces/[^/]+/deployments", []),
     ("/apis/autoscaling/v2/namespaces/[^/]+/horizontalpodautoscalers", []),
+    ("/api/v1/namespaces/[^/]+/services", []),
+    ("/apis/discovery.k8s.io/v1/namespaces/[^/]+/endpointslices", []),
     ("/api/v1/namespaces", []),
     ("/api/v1/namespaces/[^/]+/serviceaccounts", [{"metadata": {"name": "default"}}]),
 ]:
@@ -66,11 +70,11 @@ def run(pytester, monkeypatch):
     )
     calls = json.loads((pytester.path / "calls.json").read_text())
     report = json.loads((pytester.path / "reports" / "report.json").read_text())
-    return result, calls, report
+    return result, calls, report, pytester.path / "reports"
 
 
 def test_each_test_gets_a_labelled_namespace_that_is_deleted_even_on_failure(run):
-    result, calls, _ = run
+    result, calls, _, _ = run
     result.assert_outcomes(passed=1, failed=1)
     created = [q for m, p, q in calls if m == "POST"]
     assert len(created) == 2
@@ -79,7 +83,7 @@ def test_each_test_gets_a_labelled_namespace_that_is_deleted_even_on_failure(run
 
 
 def test_a_failure_carries_events_logs_and_the_timeline(run):
-    result, calls, _ = run
+    result, calls, _, _ = run
     out = result.stdout.str()
     assert "kube-alive: events in ka-abc123-fails-with-evidence" in out
     assert "Warning BackOff pod/web-1 (x2): Back-off restarting failed container" in out
@@ -87,11 +91,16 @@ def test_a_failure_carries_events_logs_and_the_timeline(run):
     assert "previous log line" in out
     assert "MARK   infect" in out
     logs = [q for m, p, q in calls if p.endswith("/log")]
-    assert {"container": "app", "tailLines": 200, "timestamps": True, "previous": True} in logs
+    assert {
+        "container": "app",
+        "tailLines": evidence.TAIL_LINES,
+        "timestamps": True,
+        "previous": True,
+    } in logs
 
 
 def test_report_json_holds_outcome_figures_recording_and_evidence(run):
-    _, _, report = run
+    _, _, report, _ = run
     tests = {t["nodeid"].split("::")[1]: t for t in report["tests"]}
     failed = tests["test_fails_with_evidence"]
     assert failed["outcome"] == "failed"
@@ -104,3 +113,97 @@ def test_report_json_holds_outcome_figures_recording_and_evidence(run):
     assert tests["test_passes"]["outcome"] == "passed"
     assert tests["test_passes"]["evidence"] == []
     assert report["run_id"] == "abc123"
+
+
+def test_a_failure_keeps_its_evidence_folder_linked_from_the_report_a_pass_none(run):
+    _, _, report, reports = run
+    tests = {t["nodeid"].split("::")[1]: t for t in report["tests"]}
+    folder = tests["test_fails_with_evidence"]["evidence_dir"]
+    assert folder.startswith("evidence/fails-with-evidence-")
+    kept = sorted(str(p.relative_to(reports / folder)) for p in (reports / folder).rglob("*"))
+    assert kept == [
+        "events.txt",
+        "failure.txt",
+        "index.json",
+        "logs",
+        "logs/web-1_app.log",
+        "logs/web-1_app.previous.log",
+        "objects.yaml",
+        "timeline.txt",
+    ]
+    assert "the pod never restarted" in (reports / folder / "failure.txt").read_text()
+    assert evidence.missing(reports, folder) is None
+    assert tests["test_passes"]["evidence_dir"] is None
+    assert [p.name for p in (reports / "evidence").iterdir()] == [folder.split("/")[1]]
+    assert f'href="{folder}/"' in (reports / "report.html").read_text()
+    # The fake cluster has no logs of its own to export (only kind has).
+    assert report["cluster_logs"] is None
+
+
+# The real `cluster` fixture, with the provider and the connection faked: a run with failures
+# asks the provider for the cluster's own logs once, before it tears the cluster down.
+CLUSTER_CONFTEST = (
+    CONFTEST.split('@pytest.fixture(scope="session")')[0]
+    + """
+import suite.fixtures
+
+CALLS = []
+
+
+class Provider:
+    name = "existing"
+
+    def export_logs(self, directory):
+        CALLS.append("export")
+        (directory / "node.log").write_text("kubelet said why")
+        return "fake: exported"
+
+    def teardown(self):
+        CALLS.append("teardown")
+
+
+# The inner run shares the outer one's process (pytester): what is replaced is put back.
+REAL = (suite.fixtures.providers.create, suite.fixtures.bring_up)
+
+
+def pytest_configure(config):
+    suite.fixtures.providers.create = lambda *args: Provider()
+    suite.fixtures.bring_up = lambda provider, state, log: types.SimpleNamespace(
+        kube=KUBE, provider=provider, image_hint="", describe=lambda: "a fake cluster"
+    )
+
+
+def pytest_unconfigure(config):
+    suite.fixtures.providers.create, suite.fixtures.bring_up = REAL
+
+
+def pytest_sessionfinish(session):
+    (session.config.rootpath / "calls.json").write_text(json.dumps(CALLS))
+"""
+)
+
+TWO_FAILURES = """
+def test_one_fails(namespace):
+    assert False, "one"
+
+def test_another_fails(namespace):
+    assert False, "another"
+"""
+
+
+def test_a_failing_run_keeps_the_clusters_own_logs_once_before_teardown(pytester, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("KUBE_ALIVE_RUN_ID", "abc124")
+    pytester.makeconftest(CLUSTER_CONFTEST)
+    pytester.makepyfile(test_scenario=TWO_FAILURES)
+    result = pytester.runpytest(
+        "-p", "suite.plugin", "-p", "no:cacheprovider", "--cluster=existing"
+    )
+    result.assert_outcomes(failed=2)
+    assert json.loads((pytester.path / "calls.json").read_text()) == ["export", "teardown"]
+    reports = pytester.path / "reports"
+    assert (reports / "evidence" / "kind-logs" / "node.log").read_text() == "kubelet said why"
+    report = json.loads((reports / "report.json").read_text())
+    assert report["cluster_logs"] == "evidence/kind-logs"
+    assert all(test["evidence_dir"] for test in report["tests"])
+    assert "fake: exported into" in result.stdout.str()

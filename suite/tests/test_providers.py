@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from suite import images, providers
+from suite import evidence, images, providers
 from suite.providers import ProviderOptions, existing, kind, local
 from suite.providers.base import ProviderError, missing_tools_problem, run_command
 from suite.providers.existing import ExistingProvider
@@ -384,6 +384,12 @@ elif args[:2] == ["create", "cluster"]:
 elif args[:2] == ["delete", "cluster"]:
     name = args[args.index("--name") + 1]
     clusters_file.write_text("\\n".join(c for c in clusters if c != name))
+elif args[:2] == ["export", "logs"] and args[args.index("--name") + 1] in clusters:
+    node = Path(args[2]) / "kube-alive-control-plane"
+    node.mkdir(parents=True)
+    (node / "journal.log").write_text("x" * 5000 + "kubelet stopped")
+elif args[:2] == ["export", "logs"]:
+    sys.exit("ERROR: unknown cluster")
 else:
     sys.exit(f"fake kind: unexpected arguments {{args}}")
 """
@@ -605,7 +611,7 @@ def test_existing_without_a_registry_needs_the_images_on_every_ready_node():
     assert provider.images_problem(kube, refs[:1], timeout_s=0.3) is None
     registry = ExistingProvider(ProviderOptions(image_registry="reg:5000"), lambda m: None)
     assert registry.images_problem(kube, refs) is None  # pulled when needed; failures name it
-    assert registry.image_architectures() == {"amd64", "arm64"}
+    assert registry.image_architectures() == {"amd64", "arm64", "arm"}
 
 
 def test_existing_waits_for_the_node_status_update_that_lists_just_imported_images():
@@ -627,7 +633,8 @@ def test_existing_images_are_pushed_for_the_architectures_build_images_builds():
     script = (Path(__file__).resolve().parents[2] / "scripts" / "build-images.sh").read_text()
     default = re.search(r'platforms="\$\{PLATFORMS:?-([^}]*)\}"', script)
     assert default, "scripts/build-images.sh no longer sets its default platforms"
-    assert [p.removeprefix("linux/") for p in default.group(1).split(",")] == list(
+    # linux/arm/v7 is a node of architecture `arm` (kubernetes.io/arch): the variant is not in it.
+    assert [p.split("/")[1] for p in default.group(1).split(",")] == list(
         images.PUSHED_ARCHITECTURES
     )
 
@@ -705,3 +712,32 @@ def test_kind_says_when_a_new_clusters_workers_never_become_ready(monkeypatch):
     )
     assert provider.created  # so that teardown deletes it
     provider.teardown()
+
+
+def test_kind_exports_its_clusters_logs_into_the_evidence_folder_bounded(
+    fake_kind, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(evidence, "MAX_CLUSTER_LOG_BYTES", 1000)
+    fake_kind.add_cluster()
+    provider = kind.KindProvider(ProviderOptions(keep_cluster=True), lambda m: None)
+    provider.prepare()
+    said = []
+    folder = evidence.export_cluster_logs(provider.export_logs, tmp_path / "reports", said.append)
+    assert folder == tmp_path / "reports" / "evidence" / "kind-logs"
+    assert ["export", "logs", str(folder), "--name", "kube-alive"] in fake_kind.calls()
+    journal = (folder / "kube-alive-control-plane" / "journal.log").read_text()
+    assert journal.endswith("kubelet stopped")
+    assert len(journal) < 1100
+    assert said == [
+        f"kind: exported the logs of cluster kube-alive into {folder} "
+        "(1 long files cut to their end)"
+    ]
+    provider.teardown()
+
+
+def test_a_failed_kind_export_is_noted_in_the_folder_not_raised(fake_kind, tmp_path):
+    provider = kind.KindProvider(ProviderOptions(), lambda m: None)
+    said = []
+    folder = evidence.export_cluster_logs(provider.export_logs, tmp_path, said.append)
+    assert "unknown cluster" in (folder / "errors.txt").read_text()
+    assert said[0].startswith("exporting the cluster's logs failed: kind export logs")

@@ -598,3 +598,37 @@ def test_every_figure_of_every_behaviour_has_words_in_its_view():
                 f"{behaviour.module}: {key}" for key in keys if key not in words and key != "floor"
             ]
     assert not missing
+
+
+def _failed_rolling_update(**fields):
+    document = runs.full_run(failing_rollout=True)
+    failed = next(t for t in document["tests"] if t["outcome"] == "failed")
+    failed.update(fields)
+    return document, failed
+
+
+def test_a_failed_test_links_its_evidence_folder_and_report_json_keeps_the_path(tmp_path):
+    folder = "evidence/rolling-update-replaces-every-pod-1a4250"
+    document, failed = _failed_rolling_update(evidence_dir=folder)
+    html = _render(document)
+    article = html[html.index(f'data-test="{failed["nodeid"].rsplit("::", 1)[1]}"') :]
+    assert f'<a href="{folder}/">{folder}/</a>' in article[: article.index("</article>")]
+    assert html.count('class="evidence-dir"') == 1
+    assert 'class="cluster-logs"' not in html
+    document["cluster_logs"] = "evidence/kind-logs"
+    assert '<a href="evidence/kind-logs/">' in _render(document)
+    source = tmp_path / "report.json"
+    source.write_text(json.dumps(document))
+    assert render_main([str(source)]) == 0
+
+
+@pytest.mark.parametrize("bad", ["javascript:alert(1)", "../../etc", "evidence/../x", "/tmp/e"])
+def test_an_evidence_path_outside_evidence_is_never_linked_and_refused_in_one_line(
+    tmp_path, capsys, bad
+):
+    document, _ = _failed_rolling_update(evidence_dir=bad)
+    assert 'class="evidence-dir"' not in _render(document)
+    source = tmp_path / "report.json"
+    source.write_text(json.dumps(document))
+    assert render_main([str(source)]) == 2
+    assert "'evidence_dir' is" in capsys.readouterr().err

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from suite import namespaces, report
+from suite import images, namespaces, report
 from suite.kube import KubeError
 from suite.preflight import (
     NO_METRICS,
@@ -132,6 +132,9 @@ def test_node_problems():
         "build them for arm64 too (scripts/build-images.sh) or use nodes of those architectures"
     )
     assert node_problem(facts, {"amd64", "arm64"}) is None  # c is not Ready: not used
+    # A 32-bit Raspberry Pi OS node (kubernetes.io/arch=arm) has its image in the default push.
+    pi = node_facts([node("pi-zero-2", arch="arm")])
+    assert node_problem(pi, set(images.PUSHED_ARCHITECTURES)) is None
     assert node_problem(facts, None) is None
     assert node_problem(node_facts([node("a", ready=False), node("b", ready=False)]), None) == (
         "no node is Ready (not Ready: a, b): the scenarios need at least one; "

@@ -229,6 +229,22 @@ def test_background_probe_wait_fails_when_traffic_ended_first():
     background.stop(timeout_s=5)
 
 
+def test_background_probe_waits_for_answers_started_after_a_moment():
+    # Each chunk's answers start at 100, 101, ..., 104: three after 101.2 + 0.5 s of skew.
+    kube = FakeKube().on(
+        "POST", PATH, lambda *a: FakeStream([record(i) for i in range(5)] + [SUMMARY])
+    )
+    background = Prober(kube, "ns").background(
+        ProbeRequest(url="http://x/"), chunk_s=0.2, total_s=0.6
+    )
+    background.wait_answered(3, after=101.2, skew_s=0.5, timeout_s=5, what="after the change")
+    from suite.waiting import WaitFailed
+
+    with pytest.raises(WaitFailed, match="traffic ended first"):
+        background.wait_answered(1000, after=101.2, skew_s=0.5, timeout_s=5, what="later")
+    background.stop(timeout_s=5)
+
+
 def test_background_probe_stop_is_prompt_while_the_prober_errors():
     kube = FakeKube().on("POST", PATH, KubeError(503, "Service Unavailable"))
     background = Prober(kube, "ns").background(ProbeRequest(url="http://x/"), chunk_s=5, total_s=60)

@@ -83,6 +83,53 @@ def test_clock_offset(answers, sent, expected):
         assert (offset.lo, offset.hi) == pytest.approx(expected)
 
 
+def _run(answers, *, sent=None, errors=()):
+    from suite.traffic import ProbeRequest, ProbeResult
+
+    return ProbeResult(
+        ProbeRequest(url="http://x/"),
+        answers=answers,
+        errors=list(errors),
+        chunk_sent={0: 99.95} if sent is None else sent,
+    )
+
+
+def test_throughout_a_steady_run_with_a_measured_skew_has_no_problem():
+    answers = [answer(100.0 + i * 0.1, received=100.02 + i * 0.1) for i in range(101)]
+    skew, flow, problems = traffic_proofs.throughout(
+        _run(answers), 100.0, 110.0, max_skew_s=0.5, max_gap_s=0.5, min_rate=5.0
+    )
+    assert problems == []
+    assert skew == pytest.approx(0.05)
+    assert flow.start == pytest.approx(100.05)
+
+
+def test_throughout_names_an_interruption_an_unmeasured_skew_and_a_gap():
+    answers = [answer(100.0), answer(109.0)]
+    skew, _, problems = traffic_proofs.throughout(
+        _run(answers, sent={}, errors=["stream broke"]),
+        100.0,
+        110.0,
+        max_skew_s=0.5,
+        max_gap_s=1.0,
+        min_rate=1.0,
+    )
+    assert skew == 0.5  # unmeasured: the most the windows allow
+    assert problems[0] == "the traffic was interrupted: stream broke"
+    assert "could not be measured" in problems[1]
+    assert any(
+        p.startswith("traffic did not run throughout: no requests started") for p in problems
+    )
+
+
+def test_throughout_of_no_answers_is_never_proven():
+    _, flow, problems = traffic_proofs.throughout(
+        _run([]), 100.0, 110.0, max_skew_s=0.5, max_gap_s=1.0, min_rate=1.0
+    )
+    assert flow.count == 0
+    assert len(problems) == 2
+
+
 @pytest.mark.parametrize(
     ("offset", "problem"),
     [

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from suite import behaviours, claims
+from suite import behaviours, claims, evidence
 from suite.files import write_atomic
 from suite.report import catches
 from suite.tools.reading import failure_line
@@ -161,6 +161,8 @@ class Result:
     outcome: str
     failure: dict[str, Any] | None
     message: str  # the long text (traceback): only for a line when there is no failure record
+    #: The folder its evidence was kept in, relative to its run's report directory.
+    evidence_dir: str | None = None
 
     def line(self) -> str:
         """The failure's own message (first LINE_CHARS), else the first line of the text."""
@@ -260,6 +262,7 @@ class Matrix:
                 str(test.get("outcome")),
                 test.get("failure") if isinstance(test.get("failure"), dict) else None,
                 str(test.get("message") or ""),
+                test.get("evidence_dir") if isinstance(test.get("evidence_dir"), str) else None,
             )
             for test in document.get("tests") or []
         }
@@ -290,7 +293,8 @@ class Matrix:
                 return entry
             self.log(f"{target.fault}: applied; running {len(target.tests)} scenario(s)")
             results = []
-            found = self._pytest(target.tests, f"faults/{target.fault}", f"fault {target.fault}")
+            where = f"faults/{target.fault}"
+            found = self._pytest(target.tests, where, f"fault {target.fault}")
             for test, result in found.items():
                 status, line = judge(result.outcome, result.failure, target.names, result.message)
                 record = claims.Failure.from_dict(result.failure)
@@ -302,10 +306,21 @@ class Matrix:
                         "exception": record.exception if record else None,
                         "status": status,
                         "line": line,
-                        "report": f"faults/{target.fault}/report.html",
+                        "report": f"{where}/report.html",
+                        "evidence": (
+                            f"{where}/{result.evidence_dir}" if result.evidence_dir else None
+                        ),
                     }
                 )
                 self.log(f"{target.fault}: {status.upper()}: {test.rsplit('::', 1)[-1]}: {line}")
+                if status == catches.CAUGHT:
+                    # A catch must leave what a person needs to see why (suite/evidence.py).
+                    problem = evidence.missing(self.report_dir / where, result.evidence_dir)
+                    results[-1]["evidence_problem"] = problem
+                    self.log(
+                        f"{target.fault}: evidence of {test.rsplit('::', 1)[-1]}: "
+                        + (f"MISSING: {problem}" if problem else str(results[-1]["evidence"]))
+                    )
             entry.update(status="ran", results=results)
         finally:
             cleared = self._localcluster("fault", "clear", target.fault)
@@ -402,6 +417,11 @@ def verdict(matrix: Mapping[str, Any], *, healthy_required: bool) -> list[str]:
         for result in fault.get("results") or []:
             if result["status"] != catches.CAUGHT:
                 problems.append(f"{fault['fault']} x {result['nodeid']}: {result['status']}")
+            elif result.get("evidence_problem"):
+                problems.append(
+                    f"{fault['fault']} x {result['nodeid']}: caught, but its evidence is "
+                    f"missing ({result['evidence_problem']})"
+                )
     for variant in matrix.get("variants") or []:
         if variant.get("clear_error"):
             problems.append(

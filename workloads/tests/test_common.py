@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import platform
 
 import flask
 import pytest
@@ -84,6 +85,15 @@ def test_every_app_has_liveness_and_readiness_routes(app: str) -> None:
         assert response.status_code == 200, path
         assert response.json is not None
         assert response.json["pod"] == "test-pod-0"
+
+
+def test_the_health_endpoint_says_the_machine_it_runs_on() -> None:
+    # One request tells which image of a multi-platform index a node runs (armv7l on a 32-bit
+    # Raspberry Pi OS): the multi-arch check reads it under qemu.
+    response = make("getip").test_client().get("/healthz")
+    assert response.json is not None
+    assert response.json["machine"] == platform.machine()
+    assert response.json["status"] == "ok"
 
 
 def test_access_log_is_one_json_line_per_request_on_stdout(

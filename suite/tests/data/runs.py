@@ -54,6 +54,10 @@ FAILED_ROLLOUT = (
     f"{SCENARIOS}/test_failed_rollout.py::"
     "test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity"
 )
+DISRUPTION = (
+    f"{SCENARIOS}/test_disruption_budget.py::"
+    "test_a_drain_through_the_eviction_api_keeps_the_disruption_budget"
+)
 INTERRUPT = f"{SCENARIOS}/test_interrupt.py::test_interrupted_run_leaves_no_test_namespace"
 
 
@@ -1057,6 +1061,63 @@ def failed_rollout(started: float, rng: random.Random) -> dict:
     return _record(FAILED_ROLLOUT, sim, [probe], figures)
 
 
+def disruption_budget(started: float, rng: random.Random) -> dict:
+    """A node of two drained under a budget of 3 of 4: the second eviction is refused until the
+    first pod's replacement is Ready; every request answered."""
+    sim = Sim("ka-r1-test-a-drain-through-the-evicti-5d1e", started, rng)
+    t = _prober(sim, 0.05)
+    rs, t = sim.deploy(t + 0.2, "incver", 4)
+    traffic = Traffic("incver", "http://incver/version", 2, 40, 2.0, chunk_s=2.0)
+    traffic.started = sim.wall(t + 0.2)
+    t_cordon = t + 1.0
+    sim.mark(t_cordon, "cordon", node=NODE)
+    serving = [(t, 1e9, name) for name in sim.names(rs)]
+    victims = sim.names(rs)[:2]
+    for other in sim.names(rs)[2:]:
+        sim.change(t - 0.5, other, node="ka-node-2")
+    step_t = t_cordon + 0.05
+    for victim in victims:
+        sim.mark(step_t, "evicted", pod=victim)
+        sim.stop_pod(step_t, victim, grace=2.3)
+        serving = [(a, step_t + 2.3 if pod == victim else b, pod) for a, b, pod in serving]
+        name, ready = sim.start_pod(step_t + 0.02, rs, "incver")
+        sim.change(step_t + 0.05, name, node="ka-node-2")
+        serving.append((ready + 0.4, 1e9, name))
+        step_t = ready + 0.2
+    t_drained = step_t + 2.6
+    sim.mark(t_drained, "drained", node=NODE)
+    sim.mark(t_drained + 0.01, "restored")
+    end = t_drained + 0.8
+    lanes = [t + 0.25, t + 0.26]
+    while min(lanes) < end:
+        lane = lanes.index(min(lanes))
+        start = lanes[lane]
+        pod = rng.choice([p for a, b, p in serving if a <= start < b])
+        traffic.add(sim.wall(start), 0.003 + rng.random() * 0.005, pod, "v1")
+        lanes[lane] = start + 0.04 + 0.004 + rng.random() * 0.003
+    traffic.ended = sim.wall(end + 0.1)
+    sim.mark(end + 0.2, "uncordon", node=NODE)
+    probe = traffic.to_dict()
+    figures = {
+        "replicas": 4,
+        "min_available": 3,
+        "disruptions_allowed": 1,
+        "drained_node": NODE,
+        "pods_on_node": 2,
+        "drain_deadline_s": 60.0,
+        "evictions_tried": 3,
+        "evictions_refused": 1,
+        "evictions_accepted": 2,
+        "refusal_certain": True,
+        "min_ready_seen": 3,
+        "drain_s": round(t_drained - t_cordon, 2),
+        "restored_s": round(t_drained - t_cordon, 2),
+        "requests": probe["sent"],
+        "failed": probe["failed"],
+    }
+    return _record(DISRUPTION, sim, [probe], figures)
+
+
 def _record(nodeid: str, sim: Sim, probes: list[dict], figures: dict) -> dict:
     return {
         "nodeid": nodeid,
@@ -1105,6 +1166,7 @@ def full_run(
         (OOM, lambda s: oom_backoff(s, random.Random(seed + 3))),  # noqa: S311
         # its own generator, as the readiness gating's
         (FAILED_ROLLOUT, lambda s: failed_rollout(s, random.Random(seed + 4))),  # noqa: S311
+        (DISRUPTION, lambda s: disruption_budget(s, random.Random(seed + 5))),  # noqa: S311
     ]
     for nodeid, make in makers:
         if nodeid == HPA and skip_autoscaling:
