@@ -12,5 +12,6 @@ if ! command -v shellcheck >/dev/null 2>&1; then
 fi
 actionlint="$(scripts/go-tool.sh actionlint)"
 "$actionlint" -no-color -shellcheck=shellcheck -pyflakes= .github/workflows/*.yml
-shellcheck scripts/*.sh localcluster/setup.sh .ci/run
-echo "lint-workflows: $("$actionlint" -version | head -n1): .github/workflows clean; shellcheck $(shellcheck --version | sed -n 's/^version: //p'): scripts/*.sh clean"
+# -x: the CI steps source scripts/ci/env, checked with them
+shellcheck -x scripts/*.sh scripts/ci/*.sh scripts/ci/env localcluster/setup.sh .ci/run
+echo "lint-workflows: $("$actionlint" -version | head -n1): .github/workflows clean; shellcheck $(shellcheck --version | sed -n 's/^version: //p'): scripts/*.sh, scripts/ci/ clean"
