@@ -98,11 +98,9 @@ def settings_from(config: pytest.Config, environ: dict[str, str] | None = None) 
     )
 
     # xdist workers: the controller checked (and its probe must not race their own).
-    report_dir_problem = _report_dir_problem(
-        report_dir, try_writing=not hasattr(config, "workerinput")
-    )
-    if report_dir_problem:
-        errors.append(report_dir_problem)
+    dir_problem = report_dir_problem(report_dir, try_writing=not hasattr(config, "workerinput"))
+    if dir_problem:
+        errors.append(dir_problem)
     if kind_node_image and cluster != "kind":
         errors.append(
             "--kind-node-image goes with --cluster=kind only (the other providers create no "
@@ -221,34 +219,37 @@ def _registry_problem(registry: str) -> str | None:
     )
 
 
-def _report_dir_problem(report_dir: Path, *, try_writing: bool = True) -> str | None:
+def report_dir_problem(
+    report_dir: Path, *, try_writing: bool = True, flag: str = "--report-dir"
+) -> str | None:
     """Why the reports could not be written into `report_dir` (checked at startup, so a bad
     directory fails at once, not after the whole run); None when they can. With `try_writing`
     it creates the directory and a file in it, then removes what it made (root passes every
-    permission check, a read-only or virtual file system refuses only the real thing)."""
+    permission check, a read-only or virtual file system refuses only the real thing). `flag` is
+    the option the messages name (the tools check their own output directory with it too)."""
     if report_dir.exists():
         if not report_dir.is_dir():
-            return f"--report-dir={report_dir}: exists and is not a directory; name a directory"
+            return f"{flag}={report_dir}: exists and is not a directory; name a directory"
         if not os.access(report_dir, os.W_OK | os.X_OK):
-            return f"--report-dir={report_dir}: not writable by this user; name another directory"
-        return _write_problem(report_dir) if try_writing else None
+            return f"{flag}={report_dir}: not writable by this user; name another directory"
+        return _write_problem(report_dir, flag) if try_writing else None
     ancestor = report_dir.absolute().parent
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         return (
-            f"--report-dir={report_dir}: cannot be created, {ancestor} is not a directory; "
+            f"{flag}={report_dir}: cannot be created, {ancestor} is not a directory; "
             "name a directory"
         )
     if not os.access(ancestor, os.W_OK | os.X_OK):
         return (
-            f"--report-dir={report_dir}: cannot be created, {ancestor} is not writable by this "
+            f"{flag}={report_dir}: cannot be created, {ancestor} is not writable by this "
             "user; name another directory"
         )
-    return _write_problem(report_dir) if try_writing else None
+    return _write_problem(report_dir, flag) if try_writing else None
 
 
-def _write_problem(report_dir: Path) -> str | None:
+def _write_problem(report_dir: Path, flag: str) -> str | None:
     """Create `report_dir` (and its missing parents) and a file in it; remove what was made."""
     missing: list[Path] = []
     directory = report_dir.absolute()
@@ -262,7 +263,7 @@ def _write_problem(report_dir: Path) -> str | None:
                 directory.mkdir()
             except OSError as error:
                 return (
-                    f"--report-dir={report_dir}: cannot create {directory}: "
+                    f"{flag}={report_dir}: cannot create {directory}: "
                     f"{error.strerror or error}; name a directory you can write"
                 )
             created.append(directory)
@@ -271,7 +272,7 @@ def _write_problem(report_dir: Path) -> str | None:
                 pass
         except OSError as error:
             return (
-                f"--report-dir={report_dir}: cannot write a file in it: "
+                f"{flag}={report_dir}: cannot write a file in it: "
                 f"{error.strerror or error}; name a directory you can write"
             )
         return None

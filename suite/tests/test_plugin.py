@@ -169,12 +169,12 @@ def test_bad_input_is_one_usage_error_line_at_configure_time(pytester, monkeypat
 
 
 def test_the_report_dir_probe_removes_what_it_made(tmp_path):
-    from suite.settings import _report_dir_problem
+    from suite.settings import report_dir_problem
 
-    assert _report_dir_problem(tmp_path / "a" / "b" / "reports") is None
+    assert report_dir_problem(tmp_path / "a" / "b" / "reports") is None
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "kept").mkdir()
-    assert _report_dir_problem(tmp_path / "kept") is None
+    assert report_dir_problem(tmp_path / "kept") is None
     assert list((tmp_path / "kept").iterdir()) == []
 
 

@@ -89,8 +89,22 @@ def test_no_overlap_or_a_failure_proves_nothing():
         ),
         (["--delay=-1"], "--delay=-1: give a number of seconds, 0 or more"),
         (["--out={file}"], "--out={file}: exists and is not a directory; name a directory"),
+        (
+            ["--delay=1e9"],
+            "--delay=1e+09: the autoscaling run is given at most 900 s, so a test started "
+            "later overlaps no load; give less (default 15)",
+        ),
+        (
+            ["--out="],
+            "--out= is empty: give a directory, or leave the option out for reports/side-by-side",
+        ),
+        (
+            ["--out=/proc/kube-alive-side-by-side"],
+            "--out=/proc/kube-alive-side-by-side: cannot create /proc/kube-alive-side-by-side: "
+            "No such file or directory; name a directory you can write",
+        ),
     ],
-    ids=["cluster", "delay", "out"],
+    ids=["cluster", "delay", "out", "delay-past-the-load", "out-empty", "out-unwritable"],
 )
 def test_bad_arguments_are_one_line_and_exit_2_before_any_pytest_runs(
     tmp_path, capsys, monkeypatch, args, message

@@ -325,6 +325,48 @@ def test_an_unknown_cluster_is_refused_up_front_listing_the_choices(capsys, monk
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--report-dir=/proc/kube-alive-soak"],
+            "--report-dir=/proc/kube-alive-soak: cannot create /proc/kube-alive-soak: No such "
+            "file or directory; name a directory you can write",
+        ),
+        (
+            ["--report-dir="],
+            "--report-dir= is empty: give a directory, or leave the option out for reports/soak/",
+        ),
+    ],
+    ids=["report-dir-unwritable", "report-dir-empty"],
+)
+def test_a_report_dir_it_cannot_write_is_one_line_before_any_run(
+    capsys, monkeypatch, args, message
+):
+    monkeypatch.setattr(soak.Soak, "all", lambda self: pytest.fail("a run started"))
+    with pytest.raises(SystemExit) as exit_:
+        soak.main(["1", *args])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == f"scripts/soak: error: {message}"
+
+
+def test_pytest_arguments_after_dashes_are_taken_wherever_the_soaks_options_stand(
+    tmp_path, monkeypatch
+):
+    seen = []
+    monkeypatch.setattr(soak.Soak, "all", lambda self: seen.append(self) or 0)
+    monkeypatch.setattr(soak.signal, "signal", lambda *args: None)
+    path = "suite/behaviours/load_balancing/test_load_balancing.py"
+    for argv in (
+        ["2", f"--report-dir={tmp_path}", "--cluster=kind", "--", path, "-x"],
+        [f"--report-dir={tmp_path}", "--cluster=kind", "2", "--", path, "-x"],
+    ):
+        assert soak.main(argv) == 0
+    assert [run.argv for run in seen] == [["--cluster=kind", path, "-x"]] * 2
+
+
 def test_ctrl_c_between_runs_still_writes_the_table_and_checks_every_started_run(tmp_path):
     launcher = Launcher(["passed", "passed"])
     real_launch = launcher.__call__

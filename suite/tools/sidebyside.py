@@ -32,6 +32,7 @@ from suite import floors
 from suite.behaviours.autoscaling import BEHAVIOUR as AUTOSCALING
 from suite.files import write_atomic
 from suite.providers import provider_classes
+from suite.settings import report_dir_problem
 from suite.tools.reading import scalar_figures
 
 #: The autoscaling run starts its load about this long after pytest starts on a warm local
@@ -200,20 +201,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--out",
-        type=Path,
-        default=Path("reports/side-by-side"),
+        dest="out_given",
+        default="reports/side-by-side",
         help="the directory the runs and the table go in (default reports/side-by-side)",
     )
     args = parser.parse_args(argv)
     if not math.isfinite(args.delay) or args.delay < 0:
         parser.error(f"--delay={args.delay:g}: give a number of seconds, 0 or more")
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
-        parser.error(f"--out={out}: exists and is not a directory; name a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        parser.error(f"--out={out}: cannot create it: {error.strerror or error}")
+    if args.delay >= PYTEST_TIMEOUT_S:
+        # The load run is given at most PYTEST_TIMEOUT_S: a test started later cannot overlap it.
+        parser.error(
+            f"--delay={args.delay:g}: the autoscaling run is given at most "
+            f"{PYTEST_TIMEOUT_S} s, so a test started later overlaps no load; give less "
+            f"(default {DEFAULT_DELAY_S:g})"
+        )
+    if not str(args.out_given).strip():
+        parser.error(
+            "--out= is empty: give a directory, or leave the option out for reports/side-by-side"
+        )
+    out = Path(args.out_given).expanduser()
+    problem = report_dir_problem(out, flag="--out")
+    if problem:
+        parser.error(problem)
+    out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
     def say(text: str) -> None:

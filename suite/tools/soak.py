@@ -47,6 +47,7 @@ from typing import Any, Protocol
 from suite import behaviours, naming
 from suite.files import write_atomic
 from suite.providers import provider_classes
+from suite.settings import report_dir_problem
 from suite.tools.reading import failure_line, scalar_figures
 
 #: The other e2e tests: preflight, the frontend and its RBAC, the demo's manifests, interrupts.
@@ -565,8 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--report-dir",
-        type=Path,
-        default=REPO / "reports" / "soak",
+        dest="report_dir_given",
+        default=str(REPO / "reports" / "soak"),
         help="the soak's directory goes in here (default reports/soak/)",
     )
     parser.add_argument(
@@ -575,9 +576,25 @@ def main(argv: list[str] | None = None) -> int:
         metavar="-- PYTEST-ARGS",
         help="passed to pytest; a path or node id among them replaces the set",
     )
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # Everything after `--` is pytest's, wherever the soak's own options stand (argparse alone
+    # refuses `N --cluster=kind -- PATH`: it fills the positionals before it sees the options).
+    after: list[str] = []
+    if "--" in given:
+        cut = given.index("--")
+        given, after = given[:cut], given[cut + 1 :]
+    args = parser.parse_args(given)
+    args.pytest_extra = [*args.pytest_extra, *after]
     if args.runs < 1:
         parser.error("N must be at least 1")
+    if not args.report_dir_given.strip():
+        parser.error(
+            "--report-dir= is empty: give a directory, or leave the option out for reports/soak/"
+        )
+    args.report_dir = Path(args.report_dir_given).expanduser()
+    problem = report_dir_problem(args.report_dir)
+    if problem:
+        parser.error(problem)
     chosen = [f"--cluster={args.cluster}", *pytest_args(args.chosen, args.pytest_extra)]
 
     began = time.monotonic()
