@@ -41,7 +41,7 @@ from suite.fixtures import PROBER_REACHABLE_S, READY_S, Workloads
 from suite.floors import Floor
 from suite.kube import DEPLOYMENTS, JSON, REPLICASETS, SERVICES, get_object, list_objects
 from suite.recorder import Recorder
-from suite.traffic import Answer, BackgroundProbe, Prober, ProbeRequest
+from suite.traffic import Prober, ProbeRequest
 from suite.waiting import Done, Pending, Verdict, WaitFailed
 
 APP = "incver"
@@ -248,19 +248,6 @@ def _ready_prober(recorder: Recorder) -> Any:
     return verdict
 
 
-def _answers_after(traffic: BackgroundProbe, count: int, after: float, what: str) -> None:
-    def enough(answers: list[Answer]) -> Verdict:
-        n = sum(a.ok and a.start > after + MAX_CLOCK_SKEW_S for a in answers)
-        return Done() if n >= count else Pending(f"{n} answered")
-
-    traffic.wait_for(
-        enough,
-        timeout_s=ANSWERS_DEADLINE_S,
-        what=f"traffic to service/{APP}",
-        expected=f"{count} answered requests {what}",
-    )
-
-
 def _replicasets(cluster: Cluster, namespace: str) -> list[JSON]:
     items, _ = list_objects(
         cluster.kube, REPLICASETS, namespace, label_selector="app.kubernetes.io/name=" + APP
@@ -351,7 +338,13 @@ def test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity(
     broken_rs: str | None = None
     previous_revision = None
     try:
-        _answers_after(traffic, WARMUP_ANSWERS, 0.0, "before the broken rollout")
+        traffic.wait_answered(
+            WARMUP_ANSWERS,
+            after=0.0,
+            skew_s=MAX_CLOCK_SKEW_S,
+            timeout_s=ANSWERS_DEADLINE_S,
+            what="before the broken rollout",
+        )
         broken_wall = time.time()
         recorder.mark("broken rollout", image=broken_image)
         patched = cluster.kube.request(
@@ -470,7 +463,13 @@ def test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity(
                     f"{claims.message_of(error)}"
                 ) from error
         recorder.mark("restored")
-        _answers_after(traffic, AFTER_ANSWERS, restored_wall or time.time(), "after the undo")
+        traffic.wait_answered(
+            AFTER_ANSWERS,
+            after=restored_wall or time.time(),
+            skew_s=MAX_CLOCK_SKEW_S,
+            timeout_s=ANSWERS_DEADLINE_S,
+            what="after the undo",
+        )
     finally:
         result = traffic.stop()
 
