@@ -331,8 +331,8 @@ def test_an_unknown_cluster_is_refused_up_front_listing_the_choices(capsys, monk
     [
         (
             ["--report-dir=/proc/kube-alive-soak"],
-            "--report-dir=/proc/kube-alive-soak: cannot create /proc/kube-alive-soak: No such "
-            "file or directory; name a directory you can write",
+            # As root the write is tried (no such file); as a user the parent is not writable.
+            "--report-dir=/proc/kube-alive-soak: cannot * /proc*; name * directory*",
         ),
         (
             ["--report-dir="],
