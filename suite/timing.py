@@ -1,4 +1,8 @@
-"""The cluster's own timing settings that the autoscaling scenario's deadlines and floor build on.
+"""The cluster's own timing settings that the scenarios' deadlines, bounds and floors build on.
+
+Service routing: kube-proxy applies an EndpointSlice change to a node's rules at its next sync
+(iptables.minSyncPeriod, 1 s by default) and the rules then take a restore to load. One bound,
+PROXY_LAG_S, is what every behaviour that judges routing allows for it, joining or leaving.
 
 The HorizontalPodAutoscaler acts at kube-controller-manager's sync period and reads CPU that
 metrics-server refreshes at its resolution. Neither is in the API, so each is read where the
@@ -17,6 +21,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from suite.kube import DEPLOYMENTS, PODS, Kube, KubeError, list_objects
+
+#: kube-proxy's iptables.minSyncPeriod default (since v1.27): endpoint changes that come faster
+#: are batched into one sync a second.
+PROXY_SYNC_S = 1.0
+#: EndpointSlice changed -> the prober node's rules follow (a pod that left gets its last request,
+#: a pod that joined its first): one minSyncPeriod, the rules restore and the watch deliveries.
+#: The restore is what grows with load: on a 3-node kind cluster sharing 2 cores with the suite,
+#: healthy clusters have been seen at 1.52 s (a pod leaving, in CI) and 1.61 s (one joining), so
+#: a bound of 1.5 s failed a healthy cluster. 3 s has room; a proxy that follows 20 s late (the
+#: service-routing-late fault) or not at all (service-routing-stopped) stays far outside it.
+PROXY_LAG_S = 3.0
 
 #: kube-controller-manager's --horizontal-pod-autoscaler-sync-period default.
 HPA_SYNC_DEFAULT_S = 15.0

@@ -290,9 +290,9 @@ def test_incver_rolls_without_losing_capacity_and_drains_before_stopping() -> No
     (container,) = pod["containers"]
     assert container["readinessProbe"]["periodSeconds"] == 1
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    # The preStop hook is the app's drain: readiness fails at once, serving goes on for 2 s.
+    # The preStop hook is the app's drain: readiness fails at once, serving goes on for 4 s.
     hook = container["lifecycle"]["preStop"]["httpGet"]
-    assert hook == {"path": "/drain?seconds=2", "port": "http"}
+    assert hook == {"path": "/drain?seconds=4", "port": "http"}
     drain = int(hook["path"].rsplit("=", 1)[1])
     assert drain <= incver.MAX_DRAIN_S
     assert pod["terminationGracePeriodSeconds"] == 20

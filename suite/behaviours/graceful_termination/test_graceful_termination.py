@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from suite import admitted, claims, floors, traffic_proofs
+from suite import admitted, claims, floors, timing, traffic_proofs
 from suite.admitted import ABSENT
 from suite.behaviours.graceful_termination import proofs
 from suite.behaviours.rolling_update import proofs as rollout
@@ -61,8 +61,9 @@ FROM_TAG, TO_TAG = "v1", "v2"
 
 #: Both: readiness every second (manifests/incver, manifests/incver-abrupt).
 READINESS = {"periodSeconds": 1, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3}
-#: The graceful half's preStop drain and both halves' grace period.
-DRAIN_S = 2
+#: The graceful half's preStop drain (manifests/incver: it covers the routing lag, ROUTING_LAG_S,
+#: and a second for the slice) and both halves' grace period.
+DRAIN_S = 4
 GRACE_S = 20
 _PROBE = {
     **READINESS,
@@ -109,10 +110,11 @@ SERVICE_EXPECTED: dict[str, Any] = {
     "spec": {"type": "ClusterIP", "sessionAffinity": "None", "internalTrafficPolicy": "Cluster"}
 }
 
-#: The rolling update's bounds (suite/behaviours/rolling_update: where they come from): the
-#: routing lag a stopping pod must serve through (its drain covers it), the join lag, the slice lag.
-ROUTING_LAG_S = 1.5
-JOIN_LAG_S = 3.0
+#: The rolling update's bounds (suite/behaviours/rolling_update and suite.timing: where they come
+#: from): the routing lag a stopping pod must serve through (its drain covers it), the join lag,
+#: the slice lag.
+ROUTING_LAG_S = timing.PROXY_LAG_S
+JOIN_LAG_S = timing.PROXY_LAG_S
 SLICE_LAG_S = 2.0
 EARLY_ALLOWANCE_S = 0.25
 

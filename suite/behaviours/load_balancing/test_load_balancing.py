@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 from typing import Any
 
-from suite import admitted, claims, floors
+from suite import admitted, claims, floors, timing
 from suite.admitted import ABSENT
 from suite.behaviours.load_balancing import proofs
 from suite.cluster import Cluster
@@ -83,7 +83,7 @@ CONVERGE_S = 30.0
 BACKSTOP_S = 120.0 + CONVERGE_S + PROBE_BOUND_S + 60.0
 #: manifests/getip readinessProbe periodSeconds; kube-proxy's minSyncPeriod (its 1 s default).
 READINESS_PERIOD_S = 2
-PROXY_SYNC_S = 1
+PROXY_SYNC_S = timing.PROXY_SYNC_S
 #: Physical floor (suite.floors): the replicas Ready and in the node's rules. The requests
 #: themselves (2400 at concurrency 8, a few seconds) and pod start come on top: the multiple in the
 #: report is mostly those.

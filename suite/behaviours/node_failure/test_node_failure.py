@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from suite import admitted, claims, floors, traffic_proofs
+from suite import admitted, claims, floors, timing, traffic_proofs
 from suite.behaviours.node_failure import proofs
 from suite.cluster import Cluster
 from suite.context import CONTEXT_KEY
@@ -105,9 +105,9 @@ REPLACED_S = 30.0
 #: Unpaused -> Ready and untainted: the kubelet posts its status and renews its Lease at once;
 #: the controller takes it up within a monitor period and removes the taints.
 REJOIN_S = 60.0
-#: Left the EndpointSlice -> no new request routed to it: kube-proxy's sync (minSyncPeriod 1 s)
-#: and the watch (rolling update's ROUTING_LAG_S, measured there).
-ROUTING_LAG_S = 1.5
+#: Left the EndpointSlice -> no new request routed to it: kube-proxy's sync, the rules restore and
+#: the watch (suite.timing.PROXY_LAG_S, where the figure comes from).
+ROUTING_LAG_S = timing.PROXY_LAG_S
 
 #: Traffic through the Service the whole time, a new connection per request, to the ClusterIP
 #: from the prober's environment (cluster DNS is not part of this); a request to a frozen pod

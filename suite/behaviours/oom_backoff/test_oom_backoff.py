@@ -49,7 +49,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from suite import admitted, claims, floors, traffic_proofs
+from suite import admitted, claims, floors, timing, traffic_proofs
 from suite.behaviours.oom_backoff import proofs
 from suite.behaviours.readiness_gating.proofs import Step, first_answer_from, step_problems
 from suite.cluster import Cluster
@@ -103,11 +103,11 @@ RESOLUTION_S = 1.0
 #: the kubelet's PLEG relist (1 s) and its status update; 5 s for a busy node.
 NOT_READY_BOUND_S = 5.0
 #: NotReady -> out of the EndpointSlice; out of the slice -> the last request routed to the
-#: dead pod; listed ready again -> its first answer: as readiness gating's SLICE_BOUND_S,
-#: PROXY_BOUND_S and JOIN_BOUND_S (kube-proxy's 1 s minSyncPeriod, the rules restore).
+#: dead pod; listed ready again -> its first answer: as readiness gating's SLICE_BOUND_S, and
+#: kube-proxy's sync and rules restore (suite.timing.PROXY_LAG_S) both ways.
 SLICE_BOUND_S = 1.0
-PROXY_BOUND_S = 2.0
-JOIN_BOUND_S = 3.0
+PROXY_BOUND_S = timing.PROXY_LAG_S
+JOIN_BOUND_S = timing.PROXY_LAG_S
 #: "The other replica answers throughout": no pause longer than this (about 20 answers a second
 #: reach it while both are in, 40 while alone).
 MAX_ANSWER_GAP_S = 2.0

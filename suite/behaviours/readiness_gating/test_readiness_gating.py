@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from suite import admitted, claims, floors, traffic_proofs
+from suite import admitted, claims, floors, timing, traffic_proofs
 from suite.admitted import ABSENT
 from suite.behaviours.readiness_gating import proofs
 from suite.cluster import Cluster
@@ -99,18 +99,15 @@ STATUS_MARGIN_S = 3.0
 #: self-healing's SLICE_BOUND_S.
 SLICE_BOUND_S = 1.0
 #: EndpointSlice changed -> the last answer from the pod that left, and -> the first answer from
-#: the pod that came back: kube-proxy applies the change at its next sync (minSyncPeriod 1 s) and
-#: the rules take a moment to load (seen: up to 1.61 s on a 3-node kind cluster on 2 cores). As
-#: self-healing's PROXY_BOUND_S.
-PROXY_BOUND_S = 2.0
+#: the pod that came back: kube-proxy applies the change at its next sync and the rules take a
+#: restore to load (suite.timing.PROXY_LAG_S, where the figure comes from).
+PROXY_BOUND_S = timing.PROXY_LAG_S
 #: NotReady -> routed around: the two bounds above, so a breach of this bound always breaches one
 #: of them (and names its part).
 ROUTING_BOUND_S = SLICE_BOUND_S + PROXY_BOUND_S
-#: Listed ready again -> its first answer: the same sync, but on a loaded multi-node cluster the
-#: node's rules restore takes longer (the rolling update's JOIN_LAG_S, seen 1.61 s on a healthy
-#: 3-node kind cluster on 2 cores). Coming back late costs no request (the other replica answers
-#: meanwhile): kube-proxy's 1 s minSyncPeriod plus 2 s for the restore and the watches.
-JOIN_BOUND_S = 3.0
+#: Listed ready again -> its first answer: the same sync and restore (coming back late costs no
+#: request, the other replica answers meanwhile).
+JOIN_BOUND_S = timing.PROXY_LAG_S
 #: Once out of the slice, the traffic goes on for the routing bound and then this long before the
 #: pod is flipped back: the window in which no request may reach it (a few seconds of about 40
 #: requests a second). Kept well under a slow service proxy's sync interval (20 s in the
@@ -146,7 +143,7 @@ CONVERGE_S = 30.0
 BACKSTOP_S = 120.0 + 2 * CONVERGE_S + TRAFFIC_BOUND_S + 60.0
 #: kube-proxy's minSyncPeriod (its 1 s default): an EndpointSlice change reaches the rules no
 #: sooner than that after the previous sync.
-PROXY_SYNC_S = 1.0
+PROXY_SYNC_S = timing.PROXY_SYNC_S
 
 
 def _get(probe: Mapping[str, Any], key: str) -> int:

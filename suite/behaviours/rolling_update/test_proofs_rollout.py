@@ -283,7 +283,8 @@ def test_the_drain_covers_the_routing_lag_bound_and_matches_the_manifest():
     from suite import manifests
     from suite.behaviours.rolling_update import test_rolling_update as rolling
 
-    assert rolling.DRAIN_S >= rolling.ROUTING_LAG_S
+    # The routing lag, and a second for the EndpointSlice controller to mark the pod terminating.
+    assert rolling.DRAIN_S >= rolling.ROUTING_LAG_S + 1
     (deployment,) = [o for o in manifests.load_app("incver") if o["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert (
@@ -408,7 +409,7 @@ def live_pod(**container_changes):
             "successThreshold": 1,
             "failureThreshold": 3,
         },
-        "lifecycle": {"preStop": {"httpGet": {"path": "/drain?seconds=2", "port": "http"}}},
+        "lifecycle": {"preStop": {"httpGet": {"path": "/drain?seconds=4", "port": "http"}}},
     }
     container.update(container_changes)
     container = {k: v for k, v in container.items() if v is not None}

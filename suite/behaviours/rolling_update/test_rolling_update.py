@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from suite import admitted, claims, floors, traffic_proofs
+from suite import admitted, claims, floors, timing, traffic_proofs
 from suite.admitted import ABSENT
 from suite.behaviours.rolling_update import proofs
 from suite.cluster import Cluster
@@ -64,9 +64,11 @@ FROM_TAG, TO_TAG = "v1", "v2"
 SELECTOR = {"app.kubernetes.io/name": APP}
 
 #: manifests/incver: readiness every second (a new pod is Ready within a period of answering),
-#: and the preStop drain: readiness fails at once, serving goes on for DRAIN_S, then SIGTERM.
+#: and the preStop drain: readiness fails at once, serving goes on for DRAIN_S, then SIGTERM. The
+#: drain covers the routing lag (ROUTING_LAG_S) and a second for the slice to mark the pod
+#: terminating, so no request routed late is refused.
 READINESS = {"periodSeconds": 1, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3}
-DRAIN_S = 2
+DRAIN_S = 4
 GRACE_S = 20
 #: What every live pod must carry: the probe and hook the bounds below come from (no readiness
 #: delay, no readiness gate holding Ready back), the grace period the drain fits in.
@@ -100,17 +102,14 @@ SERVICE_EXPECTED: dict[str, Any] = {
 }
 
 #: Routing lag: an EndpointSlice change reaches the prober node's rules within kube-proxy's sync
-#: period (minSyncPeriod 1 s, the default) plus one rules restore and the watch deliveries (well
-#: under half a second on a busy 2-core machine; seen: at most 0.9 s in all). It bounds: listed
-#: ready -> first answer, left the slice -> last answer, and it is the tolerance for answers from
-#: a pod that was already told to stop. The drain (DRAIN_S) covers it with room, so no request
+#: period plus one rules restore and the watch deliveries (suite.timing.PROXY_LAG_S: where the
+#: figure comes from). It bounds left the slice -> last answer, and it is the tolerance for
+#: answers from a pod that was already told to stop. The drain (DRAIN_S) covers it, so no request
 #: routed late fails.
-ROUTING_LAG_S = 1.5
-#: Listed ready -> first answer: the same sync, but on a loaded multi-node cluster the node's
-#: rules restore takes longer (seen in CI: 1.61 s on a 3-node kind cluster on 2 cores, a healthy
-#: cluster). Joining late costs no request (the other pods answer meanwhile), so this bound need
-#: not fit in the drain: kube-proxy's 1 s minSyncPeriod plus 2 s for the restore and the watches.
-JOIN_LAG_S = 3.0
+ROUTING_LAG_S = timing.PROXY_LAG_S
+#: Listed ready -> first answer: the same sync and restore. Joining late costs no request (the
+#: other pods answer meanwhile), so this one need not fit in the drain; it is the same bound.
+JOIN_LAG_S = timing.PROXY_LAG_S
 #: Ready -> listed ready, told to stop -> no longer listed ready: the EndpointSlice controller
 #: acts on a pod's update at once, but once it has written a Service's slices it syncs that
 #: Service again no sooner than 1 s later (endpointSliceChangeMinSyncDelay in

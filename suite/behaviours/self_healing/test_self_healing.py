@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from suite import admitted, claims, floors, traffic_proofs
+from suite import admitted, claims, floors, timing, traffic_proofs
 from suite.admitted import ABSENT
 from suite.behaviours.self_healing import proofs
 from suite.cluster import Cluster
@@ -197,9 +197,9 @@ EVENTS_DEADLINE_S = 10.0
 #: by default); a second for its queue and the write on a busy machine.
 SLICE_BOUND_S = 1.0
 #: EndpointSlice changed -> no new connection reaches the pod: kube-proxy applies it at its next
-#: sync (minSyncPeriod 1 s) and the rules take a moment to load. A service proxy that follows
-#: endpoint changes late breaks this bound.
-PROXY_BOUND_S = 2.0
+#: sync and the rules take a restore to load (suite.timing.PROXY_LAG_S, where the figure comes
+#: from). A service proxy that follows endpoint changes late breaks this bound.
+PROXY_BOUND_S = timing.PROXY_LAG_S
 #: NotReady -> routed around, and Ready again -> answering through the Service again: the two
 #: bounds above, so a breach of this bound always breaches one of them (and names its part).
 ROUTING_BOUND_S = SLICE_BOUND_S + PROXY_BOUND_S
