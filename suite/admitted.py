@@ -96,6 +96,26 @@ def all_problems(
     return found
 
 
+def workload_problems(
+    pods: Iterable[Mapping[str, Any]],
+    pod_expected: Mapping[str, Any],
+    service: Mapping[str, Any] | None = None,
+    service_expected: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The live pods and, when given, their Service against what a scenario's bounds assume;
+    the Service must also have a virtual IP (a headless one routes nothing through kube-proxy)."""
+    found = all_problems(pods, pod_expected, kind="pod")
+    if service is not None:
+        found += problems(service, service_expected or {}, kind="service")
+        cluster_ip = (service.get("spec") or {}).get("clusterIP")
+        if cluster_ip in (None, "", "None"):
+            found.append(
+                f"service/{name_of(service) or '?'}: spec.clusterIP is {cluster_ip!r}, "
+                "expected a virtual IP"
+            )
+    return found
+
+
 def rewritten(problems_found: Sequence[str], what: str) -> str:
     """The one failure line for a scenario whose objects the cluster changed at admission."""
     return (

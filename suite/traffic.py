@@ -692,13 +692,19 @@ class BackgroundProbe:
         )
 
     def wait_answered(
-        self, count: int, *, after: float, what: str, timeout_s: float, skew_s: float = 0.0
+        self,
+        count: int,
+        *,
+        what: str,
+        timeout_s: float,
+        after: float | None = None,
+        skew_s: float = 0.0,
     ) -> None:
-        """Wait until `count` requests that started later than `after` + `skew_s` (epoch
-        seconds; the prober's clock may be off by up to `skew_s`) were answered."""
+        """Wait until `count` requests were answered: any, or those that started later than
+        `after` + `skew_s` (epoch seconds; the prober's clock may be off by up to `skew_s`)."""
 
         def enough(answers: list[Answer]) -> Verdict:
-            n = sum(a.ok and a.start > after + skew_s for a in answers)
+            n = sum(a.ok and (after is None or a.start > after + skew_s) for a in answers)
             return Done() if n >= count else Pending(f"{n} answered")
 
         self.wait_for(

@@ -83,3 +83,20 @@ def test_read_back_of_what_was_admitted_as_submitted_finds_nothing() -> None:
     expected = {"spec": {"type": "ClusterIP", "sessionAffinityConfig": ABSENT}}
     assert admitted.problems(service, expected, kind="service") == []
     assert admitted.all_problems([], expected, kind="pod") == ["no pod was there to read back"]
+
+
+def test_workload_problems_reads_the_pods_and_wants_the_service_to_have_a_virtual_ip():
+    pod = {"metadata": {"name": "web-1"}, "spec": {"restartPolicy": "Always"}}
+    service = {"metadata": {"name": "web"}, "spec": {"type": "ClusterIP", "clusterIP": "None"}}
+    expected_pod = {"spec": {"restartPolicy": "Always"}}
+    expected_service = {"spec": {"type": "ClusterIP"}}
+    assert admitted.workload_problems([pod], expected_pod) == []
+    assert admitted.workload_problems([], expected_pod) == ["no pod was there to read back"]
+    assert admitted.workload_problems([pod], expected_pod, service, expected_service) == [
+        "service/web: spec.clusterIP is 'None', expected a virtual IP"
+    ]
+    service["spec"]["clusterIP"] = "10.96.0.12"
+    assert admitted.workload_problems([pod], expected_pod, service, expected_service) == []
+    service["spec"]["type"] = "NodePort"
+    (line,) = admitted.workload_problems([pod], expected_pod, service, expected_service)
+    assert line.startswith("service/web: spec.type is 'NodePort'")

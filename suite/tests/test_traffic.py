@@ -351,3 +351,7 @@ def test_wait_answered_counts_only_answers_after_the_time_and_the_skew():
         probe.wait_answered(3, after=4.0, what="later", timeout_s=0.1)
     with pytest.raises(WaitFailed):
         probe.wait_answered(2, after=4.0, what="later", timeout_s=0.1, skew_s=1.5)
+    # Without `after`, every answer counts (the warm-up before a scenario's first change).
+    probe.wait_answered(3, what="before the change", timeout_s=0.1)
+    with pytest.raises(WaitFailed, match="4 answered requests before the change"):
+        probe.wait_answered(4, what="before the change", timeout_s=0.1)

@@ -176,10 +176,7 @@ BACKSTOP_S = (
 
 def admitted_problems(pods: list[JSON], service: Mapping[str, Any] | None = None) -> list[str]:
     """The live pods (and the Service) against what this scenario's bounds assume."""
-    found = admitted.all_problems(pods, POD_EXPECTED, kind="pod")
-    if service is not None:
-        found += admitted.problems(service, SERVICE_EXPECTED, kind="service")
-    return found
+    return admitted.workload_problems(pods, POD_EXPECTED, service, SERVICE_EXPECTED)
 
 
 def _kubelet_backoff(cluster: Cluster, node: str) -> proofs.Backoff:
@@ -264,19 +261,6 @@ def _wait_listed(recorder: Recorder, wanted: Mapping[str, bool], since_t: float)
     return seen
 
 
-def _warm_up(traffic: BackgroundProbe) -> None:
-    traffic.wait_for(
-        lambda answers: (
-            Done()
-            if sum(a.ok for a in answers) >= WARMUP_ANSWERS
-            else Pending(f"{sum(a.ok for a in answers)} answered")
-        ),
-        timeout_s=ANSWERS_DEADLINE_S,
-        what=f"traffic to service/{APP}",
-        expected=f"{WARMUP_ANSWERS} answered requests before the OOM",
-    )
-
-
 def _wait_answering_again(traffic: BackgroundProbe, pod: str, listed_wall: float) -> None:
     def check(answers: list[Answer]) -> Verdict:
         after = sum(a.ok and a.start > listed_wall for a in answers)
@@ -340,7 +324,7 @@ def test_oom_killed_container_restarts_with_backoff_while_the_service_answers(
         label=APP,
     )
     try:
-        _warm_up(traffic)
+        traffic.wait_answered(WARMUP_ANSWERS, what="before the OOM", timeout_s=ANSWERS_DEADLINE_S)
         oom_wall = time.time()
         t_oom = recorder.mark("oom", pod=victim)
         pod_request(cluster.kube, namespace, victim, PORT, f"oom?starts={FAILING_STARTS}")

@@ -227,13 +227,7 @@ FLOOR = STATED.floor()
 
 def admitted_problems(pods: list[JSON], service: Mapping[str, Any] | None = None) -> list[str]:
     """The live pods (and the Service) against what this scenario's bounds assume."""
-    found = admitted.all_problems(pods, POD_EXPECTED, kind="pod")
-    if service is not None:
-        found += admitted.problems(service, SERVICE_EXPECTED, kind="service")
-        cluster_ip = (service.get("spec") or {}).get("clusterIP")
-        if cluster_ip in (None, "", "None"):
-            found.append(f"service/{APP}: spec.clusterIP is {cluster_ip!r}, expected a virtual IP")
-    return found
+    return admitted.workload_problems(pods, POD_EXPECTED, service, SERVICE_EXPECTED)
 
 
 def _read_back(pods: list[JSON], service: Mapping[str, Any] | None = None) -> Timers:
@@ -281,19 +275,6 @@ def _wait_listed(recorder: Recorder, wanted: Mapping[str, bool], since_t: float)
         watched = not recorder.gap_problems(["EndpointSlice"], since=since_t)
         raise _with_blame(error, proofs.listing_blame(wanted, watched=watched)) from error
     return seen
-
-
-def _warm_up(traffic: BackgroundProbe) -> None:
-    traffic.wait_for(
-        lambda answers: (
-            Done()
-            if sum(a.ok for a in answers) >= WARMUP_ANSWERS
-            else Pending(f"{sum(a.ok for a in answers)} answered")
-        ),
-        timeout_s=ANSWERS_DEADLINE_S,
-        what=f"traffic to service/{APP}",
-        expected=f"{WARMUP_ANSWERS} answered requests before the flip",
-    )
 
 
 def _hold(traffic: BackgroundProbe, until: float, pod: str) -> None:
@@ -391,7 +372,7 @@ def test_unready_pod_leaves_the_service_and_returns_without_a_restart(
         TRAFFIC, chunk_s=TRAFFIC_CHUNK_S, total_s=TRAFFIC_BOUND_S, label=APP
     )
     try:
-        _warm_up(traffic)
+        traffic.wait_answered(WARMUP_ANSWERS, what="before the flip", timeout_s=ANSWERS_DEADLINE_S)
         flip_wall = time.time()
         t_flip = recorder.mark("unready", pod=flipped)
         pod_request(cluster.kube, namespace, flipped, PORT, "unready")

@@ -253,13 +253,7 @@ DELETE_FLOOR = Floor.of(_READY, *_BACK)
 
 def admitted_problems(pods: list[JSON], service: Mapping[str, Any] | None = None) -> list[str]:
     """The live pods (and the Service) against what this scenario's bounds assume."""
-    found = admitted.all_problems(pods, POD_EXPECTED, kind="pod")
-    if service is not None:
-        found += admitted.problems(service, SERVICE_EXPECTED, kind="service")
-        cluster_ip = (service.get("spec") or {}).get("clusterIP")
-        if cluster_ip in (None, "", "None"):
-            found.append(f"service/{APP}: spec.clusterIP is {cluster_ip!r}, expected a virtual IP")
-    return found
+    return admitted.workload_problems(pods, POD_EXPECTED, service, SERVICE_EXPECTED)
 
 
 def _read_back(pods: list[JSON], service: Mapping[str, Any] | None = None) -> Timers:
@@ -308,19 +302,6 @@ def _last_ready_wall(recorder: Recorder, pod: str, since_t: float, until: float)
             found = wall
         was_ready = view.ready
     return found
-
-
-def _warm_up(traffic: Any) -> None:
-    traffic.wait_for(
-        lambda answers: (
-            Done()
-            if sum(a.ok for a in answers) >= WARMUP_ANSWERS
-            else Pending(f"{sum(a.ok for a in answers)} answered")
-        ),
-        timeout_s=ANSWERS_DEADLINE_S,
-        what="traffic to service/healthcheck",
-        expected=f"{WARMUP_ANSWERS} answered requests before the infection",
-    )
 
 
 def _wait_answering_again(traffic: BackgroundProbe, sick: str, ready_wall: float) -> None:
@@ -409,7 +390,9 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
         TRAFFIC, chunk_s=TRAFFIC_CHUNK_S, total_s=TRAFFIC_BOUND_S, label=APP
     )
     try:
-        _warm_up(traffic)
+        traffic.wait_answered(
+            WARMUP_ANSWERS, what="before the infection", timeout_s=ANSWERS_DEADLINE_S
+        )
         infect_wall = time.time()
         t_infect = recorder.mark("infect", pod=sick)
         pod_request(cluster.kube, namespace, sick, PORT, "infect")
