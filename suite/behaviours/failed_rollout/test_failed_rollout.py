@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from suite import admitted, claims, floors, traffic_proofs
+from suite import admitted, claims, deployments, floors, traffic_proofs
 from suite.admitted import ABSENT
 from suite.behaviours.failed_rollout import proofs
 from suite.cluster import Cluster
@@ -119,8 +119,6 @@ EXCEEDED_EXTRA_S = 10.0
 #: 0; the ReplicaSet controller marks its pod deleted; then the statuses are written: a few
 #: controller syncs, each well under a second (seen: about 1 s); 10 s for a busy machine.
 RESTORE_DEADLINE_S = 10.0
-#: The deployment controller notes a new spec (status.observedGeneration) within milliseconds.
-OBSERVED_S = 10.0
 
 #: Traffic through the Service the whole run, a new connection per request; to the ClusterIP from
 #: the prober's environment (cluster DNS is not part of a rollout).
@@ -185,37 +183,6 @@ def _read_back(cluster: Cluster, namespace: str, pods: list[JSON]) -> float:
 # -- small helpers --------------------------------------------------------------------------------
 
 
-def _generation(obj: Mapping[str, Any]) -> int:
-    return int((obj.get("metadata") or {}).get("generation") or 0)
-
-
-def _last(recorder: Recorder) -> JSON | None:
-    samples = recorder.samples("Deployment", APP)
-    return samples[-1] if samples else None
-
-
-def _wait_observed(recorder: Recorder, generation: int) -> None:
-    """The deployment controller took up `generation` (stopped, it shows here first)."""
-
-    def observed() -> Verdict:
-        last = _last(recorder)
-        seen = int(last["observed_generation"]) if last else 0
-        return Done() if seen >= generation else Pending(f"observedGeneration {seen}")
-
-    try:
-        recorder.wait_for(
-            observed,
-            timeout_s=OBSERVED_S,
-            what=f"deployment/{APP}",
-            expected=f"status.observedGeneration {generation}",
-        )
-    except WaitFailed as error:
-        raise AssertionError(
-            f"{proofs.DEPLOYMENT_CONTROLLER} did not take up deployment/{APP}'s generation "
-            f"{generation} within {OBSERVED_S:.0f}s ({claims.message_of(error)})"
-        ) from error
-
-
 def _wait_progressing(recorder: Recorder, wanted: str, since: float, generation: int) -> float:
     def seen() -> Verdict:
         at = proofs.first_with_progressing(
@@ -223,7 +190,7 @@ def _wait_progressing(recorder: Recorder, wanted: str, since: float, generation:
         )
         if at is not None:
             return Done(at)
-        last = _last(recorder)
+        last = deployments.last_sample(recorder, APP)
         return Pending(f"Progressing {proofs.progressing(last) if last else '<none>'}")
 
     return float(
@@ -300,9 +267,13 @@ def test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity(
     applied = workloads.apply(APP, overrides=OVERRIDES)
     workloads.apply("prober")
     with claims.behaviour():
-        _wait_observed(
+        deployments.wait_observed(
             recorder,
-            max((_generation(o) for o in applied if o.get("kind") == "Deployment"), default=1),
+            APP,
+            max(
+                (deployments.generation(o) for o in applied if o.get("kind") == "Deployment"),
+                default=1,
+            ),
         )
     deployment = workloads.wait_ready(APP)
     v1_pods = workloads.pods(APP)
@@ -316,7 +287,9 @@ def test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity(
     # The deadline of the broken rollout must be its own: the first one completed (and said so).
     recorder.mark("v1 complete")
     with claims.behaviour():
-        _wait_progressing(recorder, proofs.COMPLETE, recorder.started_wall, _generation(deployment))
+        _wait_progressing(
+            recorder, proofs.COMPLETE, recorder.started_wall, deployments.generation(deployment)
+        )
     prober_pod = recorder.wait_for(
         _ready_prober(recorder), timeout_s=READY_S, what="the prober's pod", expected="Ready"
     )
@@ -363,9 +336,9 @@ def test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity(
             },
             content_type="application/strategic-merge-patch+json",
         )
-        broken_generation = _generation(patched)
+        broken_generation = deployments.generation(patched)
         with claims.behaviour():
-            _wait_observed(recorder, broken_generation)
+            deployments.wait_observed(recorder, APP, broken_generation)
 
             def exceeded() -> Verdict:
                 at = proofs.first_with_progressing(
@@ -374,7 +347,7 @@ def test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity(
                     since=broken_wall or 0.0,
                     generation=broken_generation,
                 )
-                last = _last(recorder)
+                last = deployments.last_sample(recorder, APP)
                 return (
                     Done(at)
                     if at is not None
@@ -391,7 +364,7 @@ def test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity(
                     what=f"deployment/{APP}",
                     expected="Progressing=False, reason ProgressDeadlineExceeded",
                 )
-            last = _last(recorder)
+            last = deployments.last_sample(recorder, APP)
             problem = proofs.deadline_problem(
                 broken_wall,
                 exceeded_wall,
@@ -433,12 +406,15 @@ def test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity(
             ],
             content_type="application/json-patch+json",
         )
-        undo_generation = _generation(undone)
+        undo_generation = deployments.generation(undone)
         with claims.behaviour():
-            _wait_observed(recorder, undo_generation)
+            deployments.wait_observed(recorder, APP, undo_generation)
 
             def restored() -> Verdict:
-                last, rs = _last(recorder), _latest_rs(recorder, broken_rs or "")
+                last, rs = (
+                    deployments.last_sample(recorder, APP),
+                    _latest_rs(recorder, broken_rs or ""),
+                )
                 problem = proofs.restored_problem(
                     last, rs, replicas=REPLICAS, generation=undo_generation
                 )
@@ -488,8 +464,8 @@ def test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity(
     assert broken_rs is not None
     entries = recorder.to_dict()["pods"]
     broken_pods = proofs.pods_of(entries, broken_rs)
-    deployments = recorder.samples("Deployment", APP)
-    window = [s for s in deployments if broken_wall <= float(s["wall"]) <= restored_wall]
+    deployment_samples = recorder.samples("Deployment", APP)
+    window = [s for s in deployment_samples if broken_wall <= float(s["wall"]) <= restored_wall]
     flow = traffic_proofs.coverage(
         [a.start for a in result.answers],
         broken_wall + skew,
@@ -529,7 +505,7 @@ def test_failed_rollout_stops_within_its_bounds_and_undo_restores_capacity(
         )
         assert not surge, "the broken rollout did not stop within its strategy: " + "; ".join(surge)
         available = proofs.availability_problems(
-            deployments,
+            deployment_samples,
             replicas=REPLICAS,
             max_unavailable=MAX_UNAVAILABLE,
             since=broken_wall,

@@ -166,10 +166,6 @@ def _selector(app: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": app}
 
 
-def _generation(deployment: Any) -> int:
-    return int((deployment.get("metadata") or {}).get("generation") or 0)
-
-
 def _read_back(cluster: Cluster, namespace: str, app: str, pods: list[Any]) -> None:
     problems = admitted.all_problems(pods, POD_EXPECTED[app], kind="pod")
     deployment = get_object(cluster.kube, DEPLOYMENTS, namespace, app)

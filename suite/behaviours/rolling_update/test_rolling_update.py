@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from suite import admitted, claims, floors, timing, traffic_proofs
+from suite import admitted, claims, deployments, floors, timing, traffic_proofs
 from suite.admitted import ABSENT
 from suite.behaviours.rolling_update import proofs
 from suite.cluster import Cluster
@@ -142,8 +142,6 @@ BASELINE_MARGIN_S = 0.05
 #: The baseline comes within the routing lag of the Service's first ready endpoint (listed before
 #: the traffic began); the rest is room for the first chunk to start.
 CONVERGE_S = ROUTING_LAG_S + 3.0
-#: The Deployment controller notes a new spec (status.observedGeneration) within milliseconds.
-OBSERVED_S = 10.0
 #: pytest-timeout backstop behind the deadlines below (suite/plugin.py): Ready (120 s, READY_S of
 #: suite/fixtures.py), then the traffic's bound, plus a margin.
 BACKSTOP_S = 120.0 + TRAFFIC_BOUND_S + 60.0
@@ -200,29 +198,6 @@ def _read_back(cluster: Cluster, namespace: str, pods: list[Any]) -> None:
     assert not problems, admitted.rewritten(problems, f"{APP}'s Deployment, pods or Service")
 
 
-def _wait_observed(recorder: Recorder, generation: int) -> None:
-    """The Deployment controller took up `generation` (a fault that stops it shows here first)."""
-
-    def observed() -> Verdict:
-        samples = recorder.samples("Deployment", APP)
-        seen = samples[-1]["observed_generation"] if samples else 0
-        return Done() if seen >= generation else Pending(f"observedGeneration {seen}")
-
-    try:
-        recorder.wait_for(
-            observed,
-            timeout_s=OBSERVED_S,
-            what=f"deployment/{APP}",
-            expected=f"status.observedGeneration {generation}",
-        )
-    except WaitFailed as error:
-        samples = recorder.samples("Deployment", APP)
-        raise AssertionError(
-            f"{proofs.rollout_stall(samples[-1] if samples else None, [], '', REPLICAS)} "
-            f"within {OBSERVED_S:.0f}s ({error})"
-        ) from error
-
-
 def _ready_prober(recorder: Recorder) -> Any:
     def verdict() -> Verdict:
         ready = sorted(
@@ -233,10 +208,6 @@ def _ready_prober(recorder: Recorder) -> Any:
         return Done(ready[0]) if ready else Pending("no prober pod Ready")
 
     return verdict
-
-
-def _generation(deployment: Any) -> int:
-    return int((deployment.get("metadata") or {}).get("generation") or 0)
 
 
 def test_rolling_update_replaces_every_pod_without_a_failed_request(
@@ -266,9 +237,13 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
     applied = workloads.apply(APP, overrides=OVERRIDES)
     workloads.apply("prober")
     with claims.behaviour():
-        _wait_observed(
+        deployments.wait_observed(
             recorder,
-            max((_generation(o) for o in applied if o.get("kind") == "Deployment"), default=1),
+            APP,
+            max(
+                (deployments.generation(o) for o in applied if o.get("kind") == "Deployment"),
+                default=1,
+            ),
         )
     deployment = workloads.wait_ready(APP)
     # The prober is reached through its pod (the suite's own path must not go through the
@@ -338,7 +313,7 @@ def test_rolling_update_replaces_every_pod_without_a_failed_request(
                 content_type="application/strategic-merge-patch+json",
             )
             with claims.behaviour():
-                _wait_observed(recorder, _generation(patched))
+                deployments.wait_observed(recorder, APP, deployments.generation(patched))
                 try:
                     wait_deployment_ready(
                         cluster.kube,
