@@ -189,6 +189,8 @@ REPLACEMENT_DEADLINE_S = STATED.replacement_deadline_s
 PLEG_RELIST_S = 1.0
 #: POST /kill -> restartCount rises (the process exits 0.2 s after answering).
 KILL_RESTART_DEADLINE_S = PLEG_RELIST_S + RESTART_MARGIN_S
+#: A restarted container's lastState, when its raised restartCount came first: the next status sync.
+LAST_STATE_S = 10.0
 #: The kubelet writes its events right as it acts; the watch delivers them within a second or two.
 EVENTS_DEADLINE_S = 10.0
 
@@ -568,6 +570,35 @@ def test_infected_pod_is_restarted_while_the_service_keeps_answering(
         )
 
 
+def _last_terminated(cluster: Cluster, namespace: str, name: str, pod: JSON) -> JSON:
+    """The app container's status once it carries its last termination: the kubelet can post a
+    raised restartCount a sync before lastState (seen once under load, a healthy cluster), so an
+    empty lastState is read again for LAST_STATE_S before it is judged."""
+
+    def status_of(view: JSON) -> JSON:
+        return next((s for s in container_statuses(view) if s.get("name") == APP), {})
+
+    def with_last_state(view: JSON) -> Verdict:
+        status = status_of(view)
+        if (status.get("lastState") or {}).get("terminated"):
+            return Done(status)
+        return Pending(f"lastState {status.get('lastState')}")
+
+    if (status_of(pod).get("lastState") or {}).get("terminated"):
+        return status_of(pod)
+    with contextlib.suppress(WaitFailed):
+        found: JSON = wait_pod(
+            cluster.kube,
+            namespace,
+            name,
+            with_last_state,
+            timeout_s=LAST_STATE_S,
+            expected="lastState.terminated of the restarted container",
+        )
+        return found
+    return status_of(get_object(cluster.kube, PODS, namespace, name))
+
+
 def test_killed_process_is_restarted_and_reports_exit_code_1(
     cluster: Cluster,
     namespace: str,
@@ -607,7 +638,7 @@ def test_killed_process_is_restarted_and_reports_exit_code_1(
             raise _with_blame(error, proofs.exit_restart_blame(view, APP, before)) from error
         restart_wall = time.time()
         recorder.mark("restarted", pod=name)
-        status = next(s for s in container_statuses(restarted) if s.get("name") == APP)
+        status = _last_terminated(cluster, namespace, name, restarted)
         last = (status.get("lastState") or {}).get("terminated") or {}
         figures.update(
             restarted_after_s=round(restart_wall - kill_wall, 2),
