@@ -89,6 +89,8 @@ PDBS = Resource("PodDisruptionBudget", "/apis/policy/v1", "poddisruptionbudgets"
 #: What the bounds below assume, read back: the budget as submitted (no unhealthy-pod policy that
 #: would let a not-Ready pod go regardless), the replicas, the spread, and incver's readiness and
 #: drain (a pod leaves the Service before it stops).
+#: manifests/incver's preStop drain: readiness fails at once, serving goes on this long.
+DRAIN_S = 4
 BUDGET_EXPECTED: dict[str, Any] = {
     "spec": {
         "minAvailable": MIN_AVAILABLE,
@@ -109,7 +111,9 @@ POD_EXPECTED: dict[str, Any] = {
                     "periodSeconds": 1,
                     "httpGet": {"path": "/readyz", "port": "http"},
                 },
-                "lifecycle": {"preStop": {"httpGet": {"path": "/drain?seconds=2", "port": "http"}}},
+                "lifecycle": {
+                    "preStop": {"httpGet": {"path": f"/drain?seconds={DRAIN_S}", "port": "http"}}
+                },
             }
         ],
     }
@@ -123,9 +127,9 @@ BUDGET_COMPUTED_S = 30.0
 RETRY_S = 2.0
 #: Cordon -> every pod of the node evicted and gone. Each pod past the first waits for a
 #: replacement: scheduled, started (1-2 s with the image present), Ready after one readiness
-#: period, counted by the disruption controller; the last evicted pod then drains 2 s and stops
-#: (gunicorn's graceful timeout, within the 20 s grace period). Seen: about 10 s; 60 s for a busy
-#: machine.
+#: period, counted by the disruption controller; the last evicted pod then drains (DRAIN_S) and
+#: stops (gunicorn's graceful timeout, within the 20 s grace period). Seen: about 10 s; 60 s for
+#: a busy machine.
 DRAIN_DEADLINE_S = 60.0
 #: Drained -> every replica Ready and available again elsewhere (the last replacement's start).
 RESTORE_DEADLINE_S = 30.0
@@ -146,7 +150,7 @@ BACKSTOP_S = READY_S + BUDGET_COMPUTED_S + CONVERGE_S + TRAFFIC_BOUND_S + 60.0
 
 FLOOR = Floor.of(
     ("replacement Ready (one readiness period)", 1.0),
-    ("last evicted pod's preStop drain", 2.0),
+    ("last evicted pod's preStop drain", float(DRAIN_S)),
 )
 
 
