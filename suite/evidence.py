@@ -498,6 +498,8 @@ def export_cluster_logs(
         try:
             target.mkdir(parents=True, exist_ok=True)
             write_atomic(target / ERRORS_FILE, line + "\n" + traceback.format_exc())
+            # What the export did copy before it failed is kept, bounded like a whole export.
+            bound_files(target, MAX_CLUSTER_LOG_BYTES)
         except OSError:
             pass
     return target

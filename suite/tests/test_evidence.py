@@ -173,6 +173,20 @@ def test_a_failed_export_is_written_down_not_raised(tmp_path):
     assert "exporting the cluster's logs failed" in said[0]
 
 
+def test_what_a_failed_export_copied_is_kept_and_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(evidence, "MAX_CLUSTER_LOG_BYTES", 100)
+
+    def export(directory):
+        (directory / "node").mkdir()
+        (directory / "node" / "journal.log").write_bytes(b"a" * 3000 + b"the end")
+        raise kind.ProviderError("kind export logs failed: crictl images: exit status 126")
+
+    folder = evidence.export_cluster_logs(export, tmp_path, [].append)
+    assert "crictl images" in (folder / "errors.txt").read_text()
+    assert os.path.getsize(folder / "node" / "journal.log") < 200
+    assert (folder / "node" / "journal.log").read_text().endswith("the end")
+
+
 def test_a_provider_without_cluster_logs_leaves_no_folder(tmp_path):
     assert evidence.export_cluster_logs(lambda d: None, tmp_path, print) is None
     assert not (tmp_path / "evidence" / "kind-logs").exists()
