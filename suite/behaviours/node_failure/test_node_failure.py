@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from suite import admitted, claims, floors, timing, traffic_proofs
-from suite.behaviours.node_failure import proofs
+from suite.behaviours.node_failure import freeze, proofs
 from suite.cluster import Cluster
 from suite.context import CONTEXT_KEY
 from suite.fixtures import PROBER_REACHABLE_S, Workloads
@@ -233,10 +233,18 @@ def _stopped(
 ) -> Iterator[None]:
     """The node's container paused for the block; ALWAYS unpaused after it, and the node waited
     for until Ready and untainted (a rejoin failure fails the test unless it already failed)."""
-    times["pausing"] = time.time()
-    _docker("pause", container)
+
+    def retried(attempt: int, error: BaseException) -> None:
+        recorder.mark(
+            f"docker pause attempt {attempt} failed (the freezer gave up, the node runs on); "
+            f"trying again: {str(error).splitlines()[-1]}",
+            node=node,
+        )
+
+    times["pausing"], attempts = freeze.pause(lambda: _docker("pause", container), retried)
     # Frozen once `docker pause` returns: the measured lags count from here.
     times["stopped"] = time.time()
+    times["pause_attempts"] = attempts
     recorder.mark("node stopped", node=node)
     failed = False
     try:
@@ -508,6 +516,7 @@ def test_node_failure_evicts_its_pods_and_the_service_recovers(
         out_of_service_after_s=round(out_of_service - stop, 2) if out_of_service else None,
         replaced_after_s=round(replaced - stop, 2),
         stopped_for_s=round(unpaused - stop, 2),
+        pause_attempts=int(times["pause_attempts"]),
         rejoined_after_s=round(rejoined - unpaused, 2),
         largest_traffic_gap_s=round(flow.gap, 3),
         traffic_rate_per_s=round(flow.rate, 1),

@@ -1,8 +1,11 @@
 """The node failure's decision functions, each with its no-data case."""
 
+import time
+
 import pytest
 
-from suite.behaviours.node_failure import proofs, view
+from suite.behaviours.node_failure import freeze, proofs, view
+from suite.providers.base import ProviderError
 from suite.samples import PodView, node_sample
 from suite.traffic import Answer
 
@@ -208,3 +211,49 @@ def test_the_headline_needs_the_figures_and_tells_the_story():
 
 def test_the_chart_needs_a_probe():
     assert view.chart({}, [], 0.0, "x") is None
+
+
+# -- freeze: docker pause retried only when runc's freezer gave up ---------------------------------
+
+
+def _pauser(errors):
+    """A `docker pause` stand-in failing with each of `errors` in turn, then succeeding."""
+    calls = []
+
+    def run():
+        calls.append(len(calls))
+        if len(calls) <= len(errors):
+            raise errors[len(calls) - 1]
+
+    return run, calls
+
+
+GAVE_UP = ProviderError(
+    "docker pause kube-alive-worker2 failed with exit code 1:\nError response from daemon: "
+    "Cannot pause container dd40: OCI runtime pause failed: unable to freeze: unknown"
+)
+
+
+def test_pause_retries_the_freezer_giving_up_and_says_which_attempt_froze():
+    run, calls = _pauser([GAVE_UP, GAVE_UP])
+    seen = []
+    started, attempts = freeze.pause(run, lambda n, e: seen.append(n), between_s=0)
+    assert attempts == 3
+    assert len(calls) == 3
+    assert seen == [1, 2]
+    assert started <= time.time()
+
+
+def test_pause_does_not_retry_other_errors():
+    other = ProviderError("docker pause kube-alive-worker2 failed: No such container")
+    run, calls = _pauser([other])
+    with pytest.raises(ProviderError, match="No such container"):
+        freeze.pause(run, lambda n, e: None, between_s=0)
+    assert len(calls) == 1
+
+
+def test_pause_gives_up_after_its_attempts_and_names_the_freezer():
+    run, calls = _pauser([GAVE_UP] * 9)
+    with pytest.raises(ProviderError, match=r"unable to freeze.*3 attempts.*cgroup freezer"):
+        freeze.pause(run, lambda n, e: None, attempts=3, between_s=0)
+    assert len(calls) == 3
