@@ -447,6 +447,26 @@ def missing(report_dir: Path, relative: object) -> str | None:
 # -- the cluster's own logs (kind) -----------------------------------------------------------------
 
 
+#: What `kind export logs` writes for every node; one of them is the least a whole export has.
+NODE_LOG = "kubelet.log"
+
+
+def cluster_logs_missing(report_dir: Path, relative: object) -> str | None:
+    """None when report.json names no cluster logs (a provider without them, or no failure), or
+    when the export is whole: a node's kubelet.log and no errors.txt; else one line saying what
+    the export left out."""
+    if not relative:
+        return None
+    folder = report_dir / str(relative)
+    errors = folder / ERRORS_FILE
+    if errors.is_file():
+        first = errors.read_text(errors="replace").strip().splitlines()[:1]
+        return f"{folder}: the export failed: {first[0][:300] if first else 'errors.txt is empty'}"
+    if not any(folder.glob(f"*/{NODE_LOG}")):
+        return f"{folder}: no node's {NODE_LOG} (kind export logs wrote no node folder)"
+    return None
+
+
 def claim_once(shared_dir: Path, name: str) -> bool:
     """True for the first process of a run (controller or xdist worker) to ask for `name`, False
     for every later one: what is done once per run (kind export logs) is done once."""

@@ -151,8 +151,11 @@ class FakeRuns:
         variant_outcome="passed",
         healthy_outcome="passed",
         keeps_evidence=True,
+        cluster_logs=None,
     ):
         self.keeps_evidence = keeps_evidence
+        #: kind's export after a failure: None (a provider without one), "whole" or "failed".
+        self.cluster_logs = cluster_logs
         self.apply_status = apply_status
         self.outcome = outcome
         self.failure = (
@@ -197,6 +200,15 @@ class FakeRuns:
                 for t in tests
             ],
         }
+        if self.cluster_logs and outcome != "passed":
+            logs = report_dir / "evidence" / "kind-logs"
+            (logs / "kube-alive-worker").mkdir(parents=True)
+            (logs / "kube-alive-worker" / "kubelet.log").write_text("kubelet said why")
+            if self.cluster_logs == "failed":
+                (logs / "errors.txt").write_text(
+                    "exporting the cluster's logs failed: crictl images: exit status 126\n"
+                )
+            document["cluster_logs"] = "evidence/kind-logs"
         (report_dir / "report.json").write_text(json.dumps(document))
         return subprocess.CompletedProcess(argv, 0 if outcome == "passed" else 1, "", "")
 
@@ -290,6 +302,28 @@ def test_a_catch_whose_evidence_folder_lost_its_events_fails_the_matrix(tmp_path
     assert problem.endswith("events.txt missing")
     assert "\n" not in problem
     assert faultmatrix.verdict({"faults": [entry]}, healthy_required=False)
+
+
+def test_a_catch_on_kind_keeps_the_clusters_logs_whole(tmp_path):
+    entry = matrix(tmp_path, FakeRuns(cluster_logs="whole")).one(TARGET, {})
+    assert "cluster_logs_problem" not in entry
+    assert faultmatrix.verdict({"faults": [entry]}, healthy_required=False) == []
+
+
+def test_a_catch_whose_cluster_log_export_failed_fails_the_matrix(tmp_path):
+    entry = matrix(tmp_path, FakeRuns(cluster_logs="failed")).one(TARGET, {})
+    assert entry["results"][0]["status"] == catches.CAUGHT
+    problems = faultmatrix.verdict({"faults": [entry]}, healthy_required=False)
+    assert len(problems) == 1
+    assert problems[0].startswith("service-routing-stopped: caught, but the cluster's logs")
+    assert "crictl images: exit status 126" in problems[0]
+
+
+def test_cluster_logs_without_a_node_folder_are_missing(tmp_path):
+    (tmp_path / "evidence" / "kind-logs").mkdir(parents=True)
+    problem = evidence.cluster_logs_missing(tmp_path, "evidence/kind-logs")
+    assert problem.endswith("no node's kubelet.log (kind export logs wrote no node folder)")
+    assert evidence.cluster_logs_missing(tmp_path, None) is None
 
 
 def test_a_precondition_failure_under_a_fault_is_stopped_not_caught(tmp_path):

@@ -209,6 +209,8 @@ class Matrix:
         self.cluster_kind = cluster
         self.pytest_runs: list[dict[str, Any]] = []
         self.cluster: dict[str, Any] | None = None
+        #: report.json's cluster_logs of each pytest run, by its folder (kind: after a failure).
+        self.cluster_logs: dict[str, object] = {}
 
     def _localcluster(self, *args: str) -> subprocess.CompletedProcess[str]:
         if self.cluster_kind == "kind" and args[:1] == ("fault",):
@@ -257,6 +259,7 @@ class Matrix:
         )
         if self.cluster is None and isinstance(document.get("cluster"), dict):
             self.cluster = document["cluster"]
+        self.cluster_logs[where] = document.get("cluster_logs")
         found = {
             str(test.get("nodeid")): Result(
                 str(test.get("outcome")),
@@ -321,6 +324,14 @@ class Matrix:
                         f"{target.fault}: evidence of {test.rsplit('::', 1)[-1]}: "
                         + (f"MISSING: {problem}" if problem else str(results[-1]["evidence"]))
                     )
+            if any(result["status"] == catches.CAUGHT for result in results):
+                # kind: a failed run exports the cluster's logs; they must be whole.
+                problem = evidence.cluster_logs_missing(
+                    self.report_dir / where, self.cluster_logs.get(where)
+                )
+                if problem:
+                    entry["cluster_logs_problem"] = problem
+                    self.log(f"{target.fault}: cluster logs MISSING: {problem}")
             entry.update(status="ran", results=results)
         finally:
             cleared = self._localcluster("fault", "clear", target.fault)
@@ -414,6 +425,11 @@ def verdict(matrix: Mapping[str, Any], *, healthy_required: bool) -> list[str]:
     for fault in matrix.get("faults") or []:
         if fault.get("clear_error"):
             problems.append(f"{fault['fault']} was not cleared: {fault['clear_error']}")
+        if fault.get("cluster_logs_problem"):
+            problems.append(
+                f"{fault['fault']}: caught, but the cluster's logs were not kept "
+                f"({fault['cluster_logs_problem']})"
+            )
         for result in fault.get("results") or []:
             if result["status"] != catches.CAUGHT:
                 problems.append(f"{fault['fault']} x {result['nodeid']}: {result['status']}")
