@@ -95,6 +95,7 @@ FIGURE_WORDS = {
     "out_of_service_after_s": "stop \u2192 its pods out of the EndpointSlices (s)",
     "replaced_after_s": "stop \u2192 replacements Ready (s)",
     "stopped_for_s": "node stopped for (s)",
+    "pause_attempts": "docker pause attempts (the freezer may give up)",
     "rejoined_after_s": "restart \u2192 Ready and untainted (s)",
     "largest_traffic_gap_s": "largest gap between requests (s)",
     "traffic_rate_per_s": "requests per second",
