@@ -32,6 +32,11 @@ PROXY_SYNC_S = 1.0
 #: a bound of 1.5 s failed a healthy cluster. 3 s has room; a proxy that follows 20 s late (the
 #: service-routing-late fault) or not at all (service-routing-stopped) stays far outside it.
 PROXY_LAG_S = 3.0
+#: manifests/incver's preStop drain (`/drain?seconds=4`): readiness fails at once and serving goes
+#: on this long, so a request routed late (PROXY_LAG_S) a second after the EndpointSlice
+#: controller marked the pod terminating is still answered. The rolling update, graceful
+#: termination and the disruption budget read it back from the admitted pods.
+INCVER_DRAIN_S = 4
 
 #: kube-controller-manager's --horizontal-pod-autoscaler-sync-period default.
 HPA_SYNC_DEFAULT_S = 15.0

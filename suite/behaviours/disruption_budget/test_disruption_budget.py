@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from suite import admitted, claims, floors, manifests, traffic_proofs
+from suite import admitted, claims, floors, manifests, timing, traffic_proofs
 from suite.admitted import ABSENT
 from suite.behaviours.disruption_budget import proofs
 from suite.behaviours.failed_rollout.proofs import failed_problem
@@ -89,8 +89,7 @@ PDBS = Resource("PodDisruptionBudget", "/apis/policy/v1", "poddisruptionbudgets"
 #: What the bounds below assume, read back: the budget as submitted (no unhealthy-pod policy that
 #: would let a not-Ready pod go regardless), the replicas, the spread, and incver's readiness and
 #: drain (a pod leaves the Service before it stops).
-#: manifests/incver's preStop drain: readiness fails at once, serving goes on this long.
-DRAIN_S = 4
+DRAIN_S = timing.INCVER_DRAIN_S
 BUDGET_EXPECTED: dict[str, Any] = {
     "spec": {
         "minAvailable": MIN_AVAILABLE,

@@ -63,7 +63,7 @@ FROM_TAG, TO_TAG = "v1", "v2"
 READINESS = {"periodSeconds": 1, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3}
 #: The graceful half's preStop drain (manifests/incver: it covers the routing lag, ROUTING_LAG_S,
 #: and a second for the slice) and both halves' grace period.
-DRAIN_S = 4
+DRAIN_S = timing.INCVER_DRAIN_S
 GRACE_S = 20
 _PROBE = {
     **READINESS,

@@ -68,7 +68,7 @@ SELECTOR = {"app.kubernetes.io/name": APP}
 #: drain covers the routing lag (ROUTING_LAG_S) and a second for the slice to mark the pod
 #: terminating, so no request routed late is refused.
 READINESS = {"periodSeconds": 1, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3}
-DRAIN_S = 4
+DRAIN_S = timing.INCVER_DRAIN_S
 GRACE_S = 20
 #: What every live pod must carry: the probe and hook the bounds below come from (no readiness
 #: delay, no readiness gate holding Ready back), the grace period the drain fits in.
