@@ -36,8 +36,6 @@ from localcluster import build, config, imagearchive
 from localcluster.util import ClusterError, Log, run, tail, tree_hash
 
 KIND_VERSION = "v0.30.0"
-#: crictl, as kind's base image carries it (kind's `export logs` runs `crictl images` on each node).
-CRICTL_VERSION = "v1.34.0"
 #: The release kind's storage manifest builds its provisioner image from.
 LOCAL_PATH_PROVISIONER_VERSION = "v0.0.30"
 NODE_IMAGE = f"localhost/kube-alive/kind-node:{config.KUBERNETES_VERSION}"
@@ -46,6 +44,8 @@ METRICS_SERVER_IMAGE = f"localhost/kube-alive/metrics-server:{config.METRICS_SER
 METRICS_SERVER_MANIFEST = "/kind/manifests/kube-alive-metrics-server.yaml"
 HERE = Path(__file__).resolve().parent
 
+#: crictl, as kind's base image carries it (kind's `export logs` runs `crictl images` on each node).
+CRICTL = build.Component("crictl", "v1.34.0", ("tool",), ("crictl",))
 KIND_COMPONENTS: tuple[build.Component, ...] = (
     build.Component("kind", KIND_VERSION, ("tool",), ("kind",)),
     build.Component(
@@ -55,7 +55,7 @@ KIND_COMPONENTS: tuple[build.Component, ...] = (
         ("local-path-provisioner",),
     ),
     build.Component("podnet", "v1", (".",), ("podnet",)),
-    build.Component("crictl", CRICTL_VERSION, ("tool",), ("crictl",)),
+    CRICTL,
 )
 
 # What kind's images/base/Dockerfile installs, with Debian's containerd, runc and CNI plugins in
@@ -531,8 +531,7 @@ def _assemble_root(paths: config.Paths, work: Path, node_root: Path, images: _Im
         shutil.copyfile(kubernetes / name, root / "usr/bin" / name)
         (root / "usr/bin" / name).chmod(0o755)
     # crictl where kind's Dockerfile puts it (its config, etc/crictl.yaml, came with kind's files).
-    crictl = next(c for c in KIND_COMPONENTS if c.name == "crictl")
-    shutil.copyfile(build.component_dir(paths, crictl) / "crictl", root / "usr/local/bin/crictl")
+    shutil.copyfile(build.component_dir(paths, CRICTL) / "crictl", root / "usr/local/bin/crictl")
     (root / "usr/local/bin/crictl").chmod(0o755)
     (root / "kind/version").write_text(config.KUBERNETES_VERSION)
     manifests = root / "kind/manifests"

@@ -584,8 +584,9 @@ def _last_terminated(cluster: Cluster, namespace: str, name: str, pod: JSON) -> 
             return Done(status)
         return Pending(f"lastState {status.get('lastState')}")
 
-    if (status_of(pod).get("lastState") or {}).get("terminated"):
-        return status_of(pod)
+    first = with_last_state(pod)
+    if isinstance(first, Done):
+        return first.value
     with contextlib.suppress(WaitFailed):
         found: JSON = wait_pod(
             cluster.kube,
